@@ -1,0 +1,78 @@
+# hpcstack.cluster: the two set-up commands are `make cluster` and `make test`; the rest are their parts.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export MOLECULE_GLOB := molecule/*/molecule.yml
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+STAGE := tools/stage.sh
+INVENTORY ?= inventories/local
+SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+# --- set-up pieces ---------------------------------------------------------------------------------------
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+.PHONY: venv engine images images-rebuild
+venv: $(VENV)/.installed ## Python virtualenv with ansible, molecule and the test tools
+
+engine: ## make a Docker engine available (installs/starts Debian's docker.io only when none answers)
+	tools/docker-engine.sh
+
+images: engine ## build the local Debian base images when missing
+	tools/build-images.sh
+
+images-rebuild: engine ## rebuild the local base images
+	FORCE=1 tools/build-images.sh
+
+# --- the local cluster -------------------------------------------------------------------------------------
+.PHONY: cluster cluster-down
+cluster: venv images ## bring up the local Docker cluster and converge site.yml on it
+	@$(STAGE) containers ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml
+	@$(STAGE) site ansible-playbook -i $(INVENTORY) site.yml
+	@$(STAGE) smoke tools/smoke.sh $(INVENTORY)
+
+cluster-down: venv ## remove the local cluster's containers
+	ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml -e docker_nodes_state=absent
+
+# --- tests -------------------------------------------------------------------------------------------------
+.PHONY: test lint unit argspecs sanity collection molecule
+test: venv images ## everything CI runs: lint, unit tests, argument specs, sanity, collection build, molecule
+	@$(STAGE) lint $(MAKE) --no-print-directory lint
+	@$(STAGE) unit $(MAKE) --no-print-directory unit
+	@$(STAGE) argspecs $(MAKE) --no-print-directory argspecs
+	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
+	@$(STAGE) collection $(MAKE) --no-print-directory collection
+	@for s in $(SCENARIOS); do $(STAGE) molecule-$$s molecule test -s $$s; done
+
+lint: venv ## ansible-lint (production profile) and ruff
+	ansible-lint --profile production
+	ruff check plugins tests tools molecule
+	ruff format --check plugins tests tools molecule
+
+unit: venv ## pytest tests/unit
+	pytest tests/unit
+
+argspecs: venv ## every role's meta/argument_specs.yml matches its defaults/main.yml
+	python tools/check_argument_specs.py roles
+
+sanity: venv ## ansible-test sanity from an ansible_collections/hpcstack/cluster copy
+	tools/sanity.sh
+
+collection: venv ## build the collection, install it offline and use it by FQCN
+	tools/collection-check.sh
+
+molecule: venv images ## run the molecule scenarios (SCENARIOS="munge ..." to choose)
+	@for s in $(SCENARIOS); do $(STAGE) molecule-$$s molecule test -s $$s; done

@@ -1,0 +1,58 @@
+"""Fixtures shared by the testinfra tests of every molecule scenario.
+
+Molecule runs the tests with its inventory in MOLECULE_INVENTORY_FILE and its Ansible settings in the
+environment; these fixtures reach any node of the scenario by name and run playbooks against it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
+
+
+@pytest.fixture(scope="session")
+def node() -> Callable[[str], testinfra.host.Host]:
+    """Return a function giving the testinfra host of a scenario node by inventory name."""
+    if not INVENTORY:
+        pytest.fail("MOLECULE_INVENTORY_FILE is not set: run these tests through molecule verify")
+    hosts: dict[str, testinfra.host.Host] = {}
+
+    def get(name: str) -> testinfra.host.Host:
+        if name not in hosts:
+            hosts[name] = testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+        return hosts[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def group_hosts() -> Callable[[str], list[str]]:
+    """Return a function listing the scenario's hosts of an inventory group."""
+    runner = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
+    return runner.get_hosts
+
+
+@pytest.fixture
+def run_playbook(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Return a function running a playbook (given as data) against the scenario; the result is not checked."""
+
+    def run(plays: list[dict], extra_vars: dict | None = None) -> subprocess.CompletedProcess[str]:
+        playbook = tmp_path / "playbook.yml"
+        playbook.write_text(yaml.safe_dump(plays))
+        cmd = ["ansible-playbook", "-i", INVENTORY, str(playbook)]
+        if extra_vars:
+            vars_file = Path(tempfile.mkstemp(dir=tmp_path, suffix=".yml")[1])
+            vars_file.write_text(yaml.safe_dump(extra_vars))
+            cmd += ["-e", f"@{vars_file}"]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+
+    return run

@@ -1,0 +1,75 @@
+"""tools/check_argument_specs.py finds every way a role's defaults and argument specs can drift apart."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+_spec = importlib.util.spec_from_file_location("check_argument_specs", ROOT / "tools" / "check_argument_specs.py")
+checker = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(checker)
+
+
+def make_role(tmp_path: Path, defaults: dict, options: dict, name: str = "demo") -> Path:
+    role = tmp_path / name
+    (role / "tasks").mkdir(parents=True)
+    (role / "defaults").mkdir()
+    (role / "meta").mkdir()
+    (role / "defaults" / "main.yml").write_text(yaml.safe_dump(defaults))
+    specs = {"argument_specs": {"main": {"short_description": "demo", "options": options}}}
+    (role / "meta" / "argument_specs.yml").write_text(yaml.safe_dump(specs))
+    return role
+
+
+def test_matching_role_has_no_problems(tmp_path):
+    role = make_role(
+        tmp_path,
+        {"demo_port": 1, "demo_list": ["a"]},
+        {
+            "demo_port": {"description": "x", "type": "int", "default": 1},
+            "demo_list": {"description": "x", "type": "list", "default": ["a"]},
+            "demo_secret": {"description": "x", "type": "str", "no_log": True},
+        },
+    )
+    assert checker.role_problems(role) == []
+
+
+@pytest.mark.parametrize(
+    ("defaults", "options", "expected"),
+    [
+        ({"demo_x": 1}, {}, "default 'demo_x' is not documented"),
+        ({"demo_x": 1}, {"demo_x": {"description": "x", "default": 2}}, "'demo_x' defaults to 1"),
+        ({}, {"demo_x": {"description": "x", "default": 2}}, "missing from defaults/main.yml"),
+        ({"demo_x": 1}, {"demo_x": {"description": "x"}}, "no default in its spec"),
+        ({}, {"other_x": {"description": "x"}}, "does not start with the role name"),
+        ({}, {"demo_x": {"type": "str"}}, "has no description"),
+    ],
+)
+def test_each_kind_of_drift_is_reported(tmp_path, defaults, options, expected):
+    problems = checker.role_problems(make_role(tmp_path, defaults, options))
+    assert len(problems) == 1
+    assert expected in problems[0]
+    assert problems[0].startswith("demo: ")
+
+
+def test_missing_specs_file_is_reported(tmp_path):
+    role = make_role(tmp_path, {}, {})
+    (role / "meta" / "argument_specs.yml").unlink()
+    assert checker.role_problems(role) == ["demo: meta/argument_specs.yml is missing"]
+
+
+def test_main_exit_code_and_summary(tmp_path, capsys):
+    make_role(tmp_path, {"demo_x": 1}, {"demo_x": {"description": "x", "default": 1}}, name="demo")
+    make_role(tmp_path, {"bad_x": 1}, {}, name="bad")
+    assert checker.main(["check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "bad: default 'bad_x' is not documented" in out
+    assert "2 roles checked, 1 problems" in out
+
+
+def test_the_collection_roles_pass():
+    assert checker.main(["check", str(ROOT / "roles")]) == 0
