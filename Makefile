@@ -42,7 +42,9 @@ images-rebuild: engine ## rebuild the local base images
 cluster: venv images ## bring up the local Docker cluster and converge site.yml on it
 	@$(STAGE) containers ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml
 	@$(STAGE) site ansible-playbook -i $(INVENTORY) site.yml
-	@$(STAGE) smoke tools/smoke.sh $(INVENTORY)
+	@$(STAGE) smoke ansible-playbook -i $(INVENTORY) playbooks/smoke.yml
+	@echo "The local cluster is up. Reach a node with: docker exec -it hpc-controller bash"
+	@echo "(ssh through the bastion, Prometheus and Grafana join as their roles land)"
 
 cluster-down: venv ## remove the local cluster's containers
 	ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml -e docker_nodes_state=absent

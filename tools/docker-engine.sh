@@ -20,6 +20,11 @@ if ! command -v dockerd >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq docker.io >/dev/null
+  # The package's maintainer scripts may have started an engine already.
+  if docker info >/dev/null 2>&1; then
+    echo "docker-engine: the docker.io package started an engine"
+    exit 0
+  fi
 fi
 
 log=/var/log/hpcstack-dockerd.log

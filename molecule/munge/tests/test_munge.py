@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import os
 
 import pytest
 
@@ -48,7 +49,8 @@ def test_key_and_service_are_in_place(node, name):
     assert (key.user, key.group, key.mode) == ("munge", "munge", 0o400)
     assert host.file("/etc/munge").mode == 0o700
     munge = host.service("munge")
-    assert munge.is_enabled and munge.is_running
+    assert munge.is_enabled
+    assert munge.is_running
     # Every node holds the one cluster key.
     assert host.file(KEY).sha256sum == node(NODES[0]).file(KEY).sha256sum
 
@@ -79,7 +81,7 @@ def test_bad_key_fails_in_preflight_and_changes_nothing(node, run_playbook, mung
 
 def test_a_given_key_replaces_the_generated_one_and_restarts_munged(node, run_playbook):
     """Rotating to a key from a variable (e.g. vault) reaches every node, and munged uses it at once."""
-    new_key = base64.b64encode(bytes(range(256)) * 2).decode()
+    new_key = base64.b64encode(os.urandom(512)).decode()
     pids = {name: node(name).check_output("systemctl show -P MainPID munge") for name in NODES}
     result = run_playbook(
         [{"hosts": "cluster", "roles": ["hpcstack.cluster.munge"]}],

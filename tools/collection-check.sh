@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Build the collection artifact, install it offline into a scratch collections path (its dependencies come
+# from the `ansible` package) and use it by FQCN from outside the checkout, as a user of Galaxy would.
+set -euo pipefail
+top=$(git rev-parse --show-toplevel)
+scratch=$(mktemp -d /tmp/hpcstack-collection.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+
+ansible-galaxy collection build --output-path "$scratch/dist" "$top" >/dev/null
+tarball=$(echo "$scratch"/dist/hpcstack-cluster-*.tar.gz)
+echo "built $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB, $(tar -tzf "$tarball" | wc -l) entries)"
+if tar -tzf "$tarball" | grep -E '^(molecule|tests|tools|\.collections|\.config|\.venv|\.ci)(/|$)'; then
+  echo "collection-check: development files above leaked into the artifact; extend build_ignore" >&2
+  exit 1
+fi
+
+# From here on, nothing of the checkout (its ansible.cfg, its .collections link) may be seen.
+cd "$scratch"
+printf '[defaults]\n' >"$scratch/ansible.cfg"
+export ANSIBLE_CONFIG=$scratch/ansible.cfg ANSIBLE_COLLECTIONS_PATH=$scratch/collections
+ansible-galaxy collection install --offline "$tarball"
+ansible-doc -l hpcstack.cluster
+ansible-doc -t role -l hpcstack.cluster | tee "$scratch/roles.txt"
+for role in "$top"/roles/*/; do
+  grep -q "^hpcstack.cluster.$(basename "$role"):" "$scratch/roles.txt" \
+    || { echo "collection-check: role $(basename "$role") missing from the installed collection" >&2; exit 1; }
+done
+printf '[cluster]\nnode1 ansible_connection=local\n' >"$scratch/hosts"
+ansible-playbook -i "$scratch/hosts" hpcstack.cluster.site --syntax-check
+ansible-playbook -i "$scratch/hosts" hpcstack.cluster.site --list-tasks
