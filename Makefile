@@ -12,6 +12,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 STAGE := tools/stage.sh
 INVENTORY ?= inventories/local
+BENCH_SIZES ?= 2 8
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 .PHONY: help
@@ -78,3 +79,8 @@ collection: venv ## build the collection, install it offline and use it by FQCN
 
 molecule: venv images ## run the molecule scenarios (SCENARIOS="munge ..." to choose)
 	@for s in $(SCENARIOS); do $(STAGE) molecule-$$s molecule test -s $$s; done
+
+# --- benchmarks --------------------------------------------------------------------------------------------
+.PHONY: bench
+bench: venv images ## converge the cluster on 2 and 8 fresh containers: first run, no-op run, apt cache traffic
+	python tools/bench.py $(BENCH_SIZES)
