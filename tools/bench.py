@@ -84,7 +84,7 @@ def bench(size: int) -> dict:
         playbook(inventory_file, "playbooks/docker_nodes.yml")
         try:
             epoch = int(time.time())
-            first, _ = playbook(inventory_file, "site.yml")
+            first = playbook(inventory_file, "site.yml")[0]
             again, output = playbook(inventory_file, "site.yml")
             fetched, served = deb_bytes_since(epoch)
         finally:

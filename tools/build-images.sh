@@ -44,7 +44,7 @@ build_suite() {
     echo "build-images: $image present, reused (FORCE=1 rebuilds)"
     return 0
   fi
-  rootfs=$(mktemp -d /var/tmp/hpcstack-rootfs-$suite.XXXXXX)
+  rootfs=$(mktemp -d "/var/tmp/hpcstack-rootfs-$suite.XXXXXX")
   # build_suite runs in a background subshell: this removes the scratch tree however it ends.
   trap 'rm -rf "$rootfs" "$rootfs.log"' EXIT
   echo "build-images: debootstrap $suite"
