@@ -25,6 +25,10 @@ for role in "$top"/roles/*/; do
   grep -q "^hpcstack.cluster.$(basename "$role"):" "$scratch/roles.txt" \
     || { echo "collection-check: role $(basename "$role") missing from the installed collection" >&2; exit 1; }
 done
+for doc in "$top"/plugins/filter/*.yml; do
+  [[ -e $doc ]] || continue
+  ansible-doc -t filter "hpcstack.cluster.$(basename "$doc" .yml)" >/dev/null
+done
 printf '[cluster]\nnode1 ansible_connection=local\n' >"$scratch/hosts"
 ansible-playbook -i "$scratch/hosts" hpcstack.cluster.site --syntax-check
 ansible-playbook -i "$scratch/hosts" hpcstack.cluster.site --list-tasks
