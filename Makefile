@@ -58,7 +58,7 @@ test: venv images ## everything CI runs: lint, unit tests, argument specs, sanit
 	@$(STAGE) argspecs $(MAKE) --no-print-directory argspecs
 	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
 	@$(STAGE) collection $(MAKE) --no-print-directory collection
-	@for s in $(SCENARIOS); do $(STAGE) molecule-$$s molecule test -s $$s; done
+	@$(MAKE) --no-print-directory molecule
 
 lint: venv ## ansible-lint (production profile) and ruff
 	ansible-lint --profile production

@@ -32,11 +32,9 @@ if [[ -z $mirror ]]; then
   echo "build-images: no Debian mirror in /etc/apt and HPCSTACK_APT_MIRROR is unset" >&2
   exit 1
 fi
-if ! command -v debootstrap >/dev/null 2>&1; then
-  echo "build-images: installing debootstrap"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
-fi
+# shellcheck source=tools/lib.sh
+source "$(dirname "$0")/lib.sh"
+ensure_command debootstrap debootstrap
 
 build_suite() {
   local suite=$1 image=$prefix:$1 rootfs start=$SECONDS

@@ -16,10 +16,9 @@ if [[ $(id -u) -ne 0 ]] || ! grep -qs '^ID=debian' /etc/os-release; then
 fi
 
 if ! command -v dockerd >/dev/null 2>&1; then
-  echo "docker-engine: installing Debian's docker.io"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq docker.io >/dev/null
+  # shellcheck source=tools/lib.sh
+  source "$(dirname "$0")/lib.sh"
+  ensure_command dockerd docker.io
   # The package's maintainer scripts may have started an engine already.
   if docker info >/dev/null 2>&1; then
     echo "docker-engine: the docker.io package started an engine"

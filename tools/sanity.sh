@@ -1,21 +1,15 @@
 #!/usr/bin/env bash
 # ansible-test sanity needs the collection at .../ansible_collections/hpcstack/cluster: copy the tracked and
 # new (not ignored) files there, outside this git tree (ansible-test lists files with git), and run it.
-# ansible-test's own Python tools (pylint, yamllint, ...) go into virtualenvs it manages (--venv).
+# ansible-test's own Python tools (pylint, yamllint, ...) go into virtualenvs it manages itself.
 set -euo pipefail
 top=$(git rev-parse --show-toplevel)
+# shellcheck source=tools/lib.sh
+source "$top/tools/lib.sh"
 
 # ansible-test skips its shellcheck test (with only a warning) when the program is missing: never let a
 # skipped check pass as a green one.
-if ! command -v shellcheck >/dev/null 2>&1; then
-  if [[ $(id -u) -eq 0 ]] && grep -qs '^ID=debian' /etc/os-release; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
-  else
-    echo "sanity: shellcheck is required (install your distribution's shellcheck package)" >&2
-    exit 1
-  fi
-fi
+ensure_command shellcheck shellcheck
 scratch=$(mktemp -d /tmp/hpcstack-sanity.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 dest=$scratch/ansible_collections/hpcstack/cluster
