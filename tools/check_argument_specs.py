@@ -2,7 +2,9 @@
 
 For each role: every variable in defaults/main.yml is an option of the `main` entry point with the same
 default; every option with a default is in defaults/main.yml; an option without a default (a secret or a
-required value) is not; every public variable starts with the role name. Exit 1 listing each mismatch.
+required value) is not; every public variable starts with the role name, or for an internal role that holds a
+model shared by several roles (`<family>_common`, e.g. slurm_common) with the family name (`slurm_`).
+Exit 1 listing each mismatch.
 
 Usage: check_argument_specs.py ROLES_DIR
 """
@@ -26,6 +28,7 @@ def load_yaml(path: Path) -> dict:
 def role_problems(role: Path) -> list[str]:
     """Return the mismatches between a role's defaults and its argument specs, one line each."""
     name = role.name
+    prefix = name.removesuffix("_common") + "_"
     defaults = load_yaml(role / "defaults" / "main.yml")
     specs_file = role / "meta" / "argument_specs.yml"
     if not specs_file.is_file():
@@ -47,8 +50,8 @@ def role_problems(role: Path) -> list[str]:
                 f"{options[var]['default']!r} in meta/argument_specs.yml"
             )
     for var, spec in options.items():
-        if not var.startswith(f"{name}_"):
-            problems.append(f"{name}: option '{var}' does not start with the role name '{name}_'")
+        if not var.startswith(prefix):
+            problems.append(f"{name}: option '{var}' does not start with '{prefix}'")
         if "default" in spec and var not in defaults:
             problems.append(f"{name}: '{var}' has a default in its spec but is missing from defaults/main.yml")
         if not spec.get("description"):

@@ -45,7 +45,7 @@ def test_matching_role_has_no_problems(tmp_path):
         ({"demo_x": 1}, {"demo_x": {"description": "x", "default": 2}}, "'demo_x' defaults to 1"),
         ({}, {"demo_x": {"description": "x", "default": 2}}, "missing from defaults/main.yml"),
         ({"demo_x": 1}, {"demo_x": {"description": "x"}}, "no default in its spec"),
-        ({}, {"other_x": {"description": "x"}}, "does not start with the role name"),
+        ({}, {"other_x": {"description": "x"}}, "does not start with 'demo_'"),
         ({}, {"demo_x": {"type": "str"}}, "has no description"),
     ],
 )
@@ -54,6 +54,18 @@ def test_each_kind_of_drift_is_reported(tmp_path, defaults, options, expected):
     assert len(problems) == 1
     assert expected in problems[0]
     assert problems[0].startswith("demo: ")
+
+
+def test_a_common_role_shares_its_family_prefix(tmp_path):
+    """slurm_common holds the model of slurm_controller, slurm_compute, ...: its variables start with slurm_."""
+    role = make_role(tmp_path, {"slurm_x": 1}, {"slurm_x": {"description": "x", "default": 1}}, name="slurm_common")
+    assert checker.role_problems(role) == []
+    options = {"slurm_common_x": {"description": "x"}, "other_x": {"description": "x"}}
+    role = make_role(tmp_path, {}, options, name="x_common")
+    assert sorted(p.split(": ", 1)[1] for p in checker.role_problems(role)) == [
+        "option 'other_x' does not start with 'x_'",
+        "option 'slurm_common_x' does not start with 'x_'",
+    ]
 
 
 def test_missing_specs_file_is_reported(tmp_path):
