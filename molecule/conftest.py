@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
+import testinfra.utils.ansible_runner
 import yaml
 
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
