@@ -12,7 +12,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 STAGE := tools/stage.sh
 INVENTORY ?= inventories/local
-BENCH_SIZES ?= 2 8
+BENCH_SIZES ?= 2 16 2+db
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 .PHONY: help

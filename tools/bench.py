@@ -1,15 +1,19 @@
 """Benchmarks of the local cluster, run by `make bench`: wall-clock figures, not pass/fail tests.
 
-For each cluster size N: create N fresh Debian 12 containers, converge site.yml on them (first run), converge
-again (no-op run, must report changed=0), and count the .deb bytes the shared apt cache fetched upstream
-against the bytes it served to the nodes. Then remove the containers. Prints one table row per size.
+For each size N: create fresh Debian 12 containers, one Slurm controller and N compute nodes, converge site.yml
+on them (munge, slurmctld, slurmd: first run), converge again (no-op run, must report changed=0), and count the
+.deb bytes the shared apt cache fetched upstream against the bytes it served. Then remove the containers.
+A size written N+db also puts slurmdbd and MariaDB on the controller. Prints one row per size, then the targets
+of the Slurm core issue: against galaxyproject.slurm doing the same on this machine kind (89-95 s first converge,
+28-35 s no-op), first converge <= 0.8x and no-op <= 0.5x of the reference's best; N=16 <= 1.5x N=2.
 
-Usage: python tools/bench.py [N ...]     (default: 2 8)
+Usage: python tools/bench.py [N|N+db ...]     (default: 2 16 2+db)
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -23,23 +27,26 @@ APT_CACHE = "hpcstack-apt-cache"
 APT_LOG = "/var/cache/apt-cacher-ng/apt-cacher.log"
 
 
-def inventory(size: int) -> dict:
-    """Return an inventory of `size` container nodes: the first is the controller, all are cluster members."""
-    names = [f"bench{i:02d}" for i in range(1, size + 1)]
-    return {
-        "all": {
-            "vars": {
-                "ansible_connection": "community.docker.docker",
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "docker_node_image": "hpcstack/debian:bookworm",
-            },
-            "children": {
-                "slurm_controller": {"hosts": {names[0]: None}},
-                "slurm_compute": {"hosts": {name: None for name in names[1:]}},
-                "cluster": {"children": {"slurm_controller": None, "slurm_compute": None}},
-            },
-        }
+REFERENCE_FIRST_S, REFERENCE_NOOP_S = 89.0, 28.0  # galaxyproject.slurm on this machine kind, best case
+
+
+def inventory(size: int, accounting: bool) -> dict:
+    """Return an inventory of a controller and `size` compute containers (slurmdbd on the controller if asked)."""
+    computes = [f"bench-c{i:02d}" for i in range(1, size + 1)]
+    children = {
+        "slurm_controller": {"hosts": {"bench-ctl": None}},
+        "slurm_compute": {"hosts": {name: None for name in computes}},
+        "cluster": {"children": {"slurm_controller": None, "slurm_compute": None}},
     }
+    variables = {
+        "ansible_connection": "community.docker.docker",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "docker_node_image": "hpcstack/debian:bookworm",
+    }
+    if accounting:
+        children["slurmdbd"] = {"hosts": {"bench-ctl": None}}
+        variables["slurmdbd_db_password"] = secrets.token_hex(16)
+    return {"all": {"vars": variables, "children": children}}
 
 
 def playbook(inventory_file: Path, name: str, *extra: str) -> tuple[float, str]:
@@ -77,10 +84,11 @@ def deb_bytes_since(epoch: int) -> tuple[int, int]:
     return fetched, served
 
 
-def bench(size: int) -> dict:
+def bench(spec: str) -> dict:
+    size, accounting = int(spec.removesuffix("+db")), spec.endswith("+db")
     with tempfile.TemporaryDirectory() as scratch:
         inventory_file = Path(scratch) / "hosts.yml"
-        inventory_file.write_text(yaml.safe_dump(inventory(size)))
+        inventory_file.write_text(yaml.safe_dump(inventory(size, accounting)))
         playbook(inventory_file, "playbooks/docker_nodes.yml")
         try:
             epoch = int(time.time())
@@ -90,7 +98,7 @@ def bench(size: int) -> dict:
         finally:
             playbook(inventory_file, "playbooks/docker_nodes.yml", "-e", "docker_nodes_state=absent")
     return {
-        "nodes": size,
+        "nodes": spec,
         "first_s": first,
         "noop_s": again,
         "noop_changed": changed_total(output),
@@ -100,16 +108,23 @@ def bench(size: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    sizes = [int(arg) for arg in argv[1:]] or [2, 8]
-    rows = [bench(size) for size in sizes]
-    header = ("nodes", "first converge", "no-op re-run", "changed", "debs upstream", "debs served")
-    print("{:>5} {:>15} {:>13} {:>8} {:>14} {:>12}".format(*header))
-    for row in rows:
+    specs = argv[1:] or ["2", "16", "2+db"]
+    rows = {spec: bench(spec) for spec in specs}
+    header = ("compute", "first converge", "no-op re-run", "changed", "debs upstream", "debs served")
+    print("{:>7} {:>15} {:>13} {:>8} {:>14} {:>12}".format(*header))
+    for row in rows.values():
         print(
-            f"{row['nodes']:>5} {row['first_s']:>14.1f}s {row['noop_s']:>12.1f}s {row['noop_changed']:>8}"
+            f"{row['nodes']:>7} {row['first_s']:>14.1f}s {row['noop_s']:>12.1f}s {row['noop_changed']:>8}"
             f" {row['fetched_kib']:>10} KiB {row['served_kib']:>8} KiB"
         )
-    return 0 if all(row["noop_changed"] == 0 for row in rows) else 1
+    if "2" in rows:
+        first, noop = rows["2"]["first_s"], rows["2"]["noop_s"]
+        print(f"2 compute: first {first:.1f} s = {first / REFERENCE_FIRST_S:.2f}x the reference (target <= 0.8x),")
+        print(f"           no-op {noop:.1f} s = {noop / REFERENCE_NOOP_S:.2f}x the reference (target <= 0.5x)")
+        if "16" in rows:
+            ratio = rows["16"]["first_s"] / first
+            print(f"16 compute: first converge {ratio:.2f}x that of 2 (target <= 1.5x)")
+    return 0 if all(row["noop_changed"] == 0 for row in rows.values()) else 1
 
 
 if __name__ == "__main__":
