@@ -109,13 +109,15 @@ def bench(spec: str) -> dict:
 
 def main(argv: list[str]) -> int:
     specs = argv[1:] or ["2", "16", "2+db"]
-    rows = {spec: bench(spec) for spec in specs}
     header = ("compute", "first converge", "no-op re-run", "changed", "debs upstream", "debs served")
-    print("{:>7} {:>15} {:>13} {:>8} {:>14} {:>12}".format(*header))
-    for row in rows.values():
+    print("{:>7} {:>15} {:>13} {:>8} {:>14} {:>12}".format(*header), flush=True)
+    rows = {}
+    for spec in specs:
+        row = rows[spec] = bench(spec)
         print(
             f"{row['nodes']:>7} {row['first_s']:>14.1f}s {row['noop_s']:>12.1f}s {row['noop_changed']:>8}"
-            f" {row['fetched_kib']:>10} KiB {row['served_kib']:>8} KiB"
+            f" {row['fetched_kib']:>10} KiB {row['served_kib']:>8} KiB",
+            flush=True,
         )
     if "2" in rows:
         first, noop = rows["2"]["first_s"], rows["2"]["noop_s"]
