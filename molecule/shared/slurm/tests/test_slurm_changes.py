@@ -1,0 +1,56 @@
+"""A configuration change restarts only what needs it: partitions reconfigure, node definitions restart."""
+
+from __future__ import annotations
+
+import pytest
+
+SLURM_PLAYBOOK = [{"ansible.builtin.import_playbook": "hpcstack.cluster.slurm"}]
+DEFAULT_PARTITIONS = [{"name": "batch", "default": True}]
+WITH_DEBUG = [*DEFAULT_PARTITIONS, {"name": "debug", "options": {"MaxTime": "00:30:00"}}]
+
+
+@pytest.fixture
+def main_pids(controller, computes, node):
+    """Return a function giving the MainPID of slurmctld and of every slurmd."""
+
+    def pids() -> dict[str, str]:
+        result = {"slurmctld": controller.check_output("systemctl show --property=MainPID --value slurmctld")}
+        for name in computes:
+            result[name] = node(name).check_output("systemctl show --property=MainPID --value slurmd")
+        return result
+
+    return pids
+
+
+def converge(run_playbook, **extra_vars) -> str:
+    result = run_playbook(SLURM_PLAYBOOK, extra_vars)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+def test_new_partition_is_a_reconfigure_not_a_restart(controller, main_pids, run_playbook):
+    before = main_pids()
+    output = converge(run_playbook, slurm_partitions=WITH_DEBUG)
+    assert "RUNNING HANDLER [hpcstack.cluster.slurm_controller : Reconfigure slurmctld]" in output
+    assert "MaxTime=00:30:00" in controller.check_output("scontrol show partition debug")
+    assert main_pids() == before
+
+
+def test_changed_node_definition_restarts_the_daemons(
+    controller, computes, main_pids, node_states, run_playbook, wait_for
+):
+    before = main_pids()
+    converge(run_playbook, slurm_partitions=DEFAULT_PARTITIONS, slurm_node={"Feature": ["fast"]})
+    after = main_pids()
+    assert all(after[daemon] != before[daemon] for daemon in after), (before, after)
+    features = controller.check_output("sinfo --noheader --Node --format='%N %f'").split()
+    assert features == [word for name in computes for word in (name, "fast")]
+    assert controller.run("scontrol show partition debug").rc != 0
+    wait_for(lambda: set(node_states().values()), lambda s: s == {"IDLE"}, 60, "node states after the restart")
+
+
+def test_back_to_the_scenario_configuration(controller, computes, node_states, run_playbook, wait_for):
+    converge(run_playbook)
+    features = controller.check_output("sinfo --noheader --Node --format='%N %f'").split()
+    assert features == [word for name in computes for word in (name, "(null)")]
+    wait_for(lambda: set(node_states().values()), lambda s: s == {"IDLE"}, 60, "node states after the restart")
