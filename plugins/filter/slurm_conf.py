@@ -37,7 +37,7 @@ def slurm_node_lines(nodes: list[dict]) -> list[str]:
         key = (name if any(param in node for param in _PER_HOST) else None, params)
         groups.setdefault(key, []).append(name)
     lines = []
-    for (_, params), names in groups.items():
+    for (_per_host, params), names in groups.items():
         words = [f"NodeName={hostlist_compress(names)}"] + [f"{param}={value}" for param, value in params]
         lines.append(" ".join(words))
     return sorted(lines)
