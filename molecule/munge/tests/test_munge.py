@@ -95,3 +95,15 @@ def test_a_given_key_replaces_the_generated_one_and_restarts_munged(node, run_pl
         assert node(name).check_output("systemctl show -P MainPID munge") != pids[name], f"{name}: munged not restarted"
     credential = node("munge-c2").check_output("munge --no-input")
     assert node("munge-ctl").run("echo %s | unmunge", credential).rc == 0
+
+
+def test_a_drifted_key_is_put_back_by_the_next_run(node, run_playbook):
+    """A re-run skips the key when all nodes agree; a node whose key was changed or opened up gets it back."""
+    node("munge-c2").check_output("head -c 1024 /dev/urandom > %s && chmod 0644 %s", KEY, KEY)
+    result = run_playbook([{"hosts": "cluster", "roles": ["hpcstack.cluster.munge"]}])
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    drifted = node("munge-c2").file(KEY)
+    assert (drifted.mode, drifted.user) == (0o400, "munge")
+    assert drifted.sha256sum == node("munge-ctl").file(KEY).sha256sum
+    credential = node("munge-c2").check_output("munge --no-input")
+    assert node("munge-ctl").run("echo %s | unmunge", credential).rc == 0
