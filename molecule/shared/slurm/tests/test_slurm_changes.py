@@ -55,8 +55,23 @@ def test_changed_node_definition_restarts_the_daemons(
     wait_for(lambda: set(node_states().values()), lambda s: s == {"IDLE"}, 60, "node states after the restart")
 
 
-def test_back_to_the_scenario_configuration(controller, computes, node_states, run_playbook, wait_for):
+def test_push_mode_writes_slurm_conf_on_every_node_and_jobs_run(controller, computes, node, run_playbook):
+    converge(run_playbook, slurm_config_mode="push")
+    conf = controller.file("/etc/slurm/slurm.conf")
+    assert "enable_configless" not in conf.content_string
+    for name in computes:
+        compute = node(name)
+        assert compute.file("/etc/slurm/slurm.conf").sha256sum == conf.sha256sum
+        assert compute.file("/etc/slurm/cgroup.conf").sha256sum == controller.file("/etc/slurm/cgroup.conf").sha256sum
+        assert "--conf-server" not in compute.file("/etc/default/slurmd").content_string
+    assert sorted(controller.check_output("srun --nodes=2 --time=1 hostname").split()) == computes
+
+
+def test_back_to_the_scenario_configuration(controller, computes, node, node_states, run_playbook, wait_for):
     converge(run_playbook)
+    for name in computes:
+        assert not node(name).file("/etc/slurm/slurm.conf").exists
+    assert "enable_configless" in controller.file("/etc/slurm/slurm.conf").content_string
     features = controller.check_output("sinfo --noheader --Node --format='%N %f'").split()
     assert features == [word for name in computes for word in (name, "(null)")]
     wait_for(lambda: set(node_states().values()), lambda s: s == {"IDLE"}, 60, "node states after the restart")
