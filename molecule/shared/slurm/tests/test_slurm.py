@@ -46,7 +46,8 @@ def test_slurm_conf_has_one_compressed_node_line_and_accounting(controller, comp
 def test_jobs_get_a_share_of_memory_per_cpu_by_default(controller):
     """Without DefMemPerCPU a job asking for no memory would hold a whole node's memory (CR_Core_Memory)."""
     config = controller.check_output("scontrol show config")
-    settings = {key.strip(): value.strip() for key, _, value in (line.partition("=") for line in config.splitlines())}
+    pairs = (line.partition("=") for line in config.splitlines())
+    settings = {key.strip(): value.strip() for key, _sep, value in pairs}
     cpus, memory = controller.check_output("sinfo --noheader --Node --format='%c %m'").split()[:2]
     assert settings["DefMemPerCPU"] == str(int(memory) // int(cpus))
 
