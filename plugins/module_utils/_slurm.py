@@ -437,3 +437,35 @@ def names_missing(runner: SlurmRunner, entity: str, names: set[str]) -> list[str
     field = {"account": "Account", "qos": "Name", "cluster": "Cluster"}[entity]
     known = {row[field].lower() for row in runner.sacctmgr_show(entity, [field])}
     return sorted(names - known)
+
+
+# --- nodes ----------------------------------------------------------------------------------------------------
+_REASON_STAMP = re.compile(r"\s*\[[^\]]*@[^\]]*\]\s*$")
+
+
+def node_state(record: dict[str, str]) -> dict[str, Any]:
+    """A node's state from its `scontrol -o show node` record.
+
+    `State=MIXED+DRAIN` is base MIXED with the flag DRAIN; `IDLE*` is not responding. `drain` is 'drained' when
+    no job is left on a draining node, 'draining' while jobs still run, and None when the node is not draining.
+    """
+    state = record.get("State", "")
+    not_responding = "*" in state
+    base, *flags = state.replace("*", "").split("+")
+    flags = [flag for flag in flags if flag]
+    drain = None
+    if "DRAIN" in flags or base in ("DRAINED", "DRAINING"):
+        drain = (
+            "draining"
+            if base in ("ALLOCATED", "MIXED", "COMPLETING", "DRAINING") or "COMPLETING" in flags
+            else "drained"
+        )
+    return {
+        "state": state,
+        "base": base,
+        "flags": flags,
+        "drain": drain,
+        "down": base == "DOWN",
+        "responding": not not_responding and "NOT_RESPONDING" not in flags,
+        "reason": _REASON_STAMP.sub("", null_to_empty(record.get("Reason"))),
+    }
