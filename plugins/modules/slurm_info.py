@@ -72,7 +72,8 @@ jobs:
   description: The number of jobs in the queue, by state and by partition and state.
   returned: when gathered
   type: dict
-  sample: {"total": 3, "by_state": {"RUNNING": 2, "PENDING": 1}, "by_partition": {"batch": {"RUNNING": 2, "PENDING": 1}}}
+  sample: {"total": 3, "by_state": {"RUNNING": 2, "PENDING": 1},
+           "by_partition": {"batch": {"RUNNING": 2, "PENDING": 1}}}
 """
 
 from collections import Counter, defaultdict

@@ -11,13 +11,14 @@ short_description: Manage Slurm users, their default account, admin level and as
 version_added: 0.1.0
 description:
   - Ensures users exist in Slurm's accounting database with their default account, admin level and associations
-    (user, account, optional partition) with per-association fairshare, QOS and limits; or removes them.
+    (user, account, optional partition) with per-association fairshare, QOS and limits, or removes them.
   - Takes one user (O(name) and friends) or a list (O(users)). Either way the module reads every user and
-    association once (C(sacctmgr -nP show user withassoc WOPLimits)), computes the changes, checks every referenced
-    account and QOS exists before writing anything, and then writes in batches: users that need the same change
-    share one C(sacctmgr) command (up to O(batch_size) names each). A run with nothing to change makes one read.
+    association once (C(sacctmgr -nP show user withassoc WOPLimits)), computes the changes, checks that every
+    referenced account and QOS exists before writing anything, and then writes in batches. Users that need the
+    same change share one C(sacctmgr) command (up to O(batch_size) names each); a run with nothing to change makes
+    one read.
   - Only the settings given are managed. A limit set to V(-1) is cleared. Associations not listed are kept;
-    list one with O(users[].accounts[].state=absent) to remove it.
+    to remove one, list it with C(state) V(absent) in O(users[].accounts).
   - Slurm stores user and account names in lower case; the module compares them so.
 extends_documentation_fragment:
   - hpcstack.cluster.slurm
