@@ -13,7 +13,7 @@ options:
     default: 60
 requirements:
   - Slurm's client commands on the host the module runs on (the controller, or any host with C(slurm-client)
-    and a munge key). Run it there with O(delegate_to) or a play on the controller's group.
+    and a munge key). Run it there with C(delegate_to) or a play on the controller's group.
 notes:
   - Every command that ran, or would run in check mode, is returned in RV(commands) as a shell-quoted string;
     the module itself never goes through a shell.

@@ -22,8 +22,18 @@ from typing import Any
 DEFAULT_TIMEOUT = 60
 UNLIMITED = None  # the normalised value of a cleared limit
 
-# sacctmgr writes that changed nothing; every other non-zero exit of a write is an error.
-_NOTHING_DONE = ("Nothing new added", "Nothing modified", "Nothing deleted", "Already existing")
+# sacctmgr writes that changed nothing (22.05 and 24.11 word it differently); a non-zero exit with one of these and
+# none of the error phrases is not an error. 22.05 prints "Nothing new added." also next to "doesn't exist", and
+# 24.11 "Nothing added." next to "No account ... skipping", hence the second list.
+_NOTHING_DONE = (
+    "Nothing new added",
+    "Nothing modified",
+    "Nothing deleted",
+    "Already existing",
+    "already exists",
+    "Request didn't affect anything",
+)
+_ERROR_PHRASES = ("doesn't exist", "error", "skipping", "Invalid", "Unknown", "bad ")
 
 
 class SlurmError(Exception):
@@ -232,6 +242,7 @@ class SlurmRunner:
         self.module = module
         self.timeout = timeout or DEFAULT_TIMEOUT
         self.commands: list[str] = []
+        self.said: list[str] = []  # what Slurm wrote on stderr for writes that exited 0
         self._timeout_bin = module.get_bin_path("timeout")
         self._bins: dict[str, str] = {}
 
@@ -332,7 +343,9 @@ class SlurmRunner:
         if self.module.check_mode:
             return
         rc, out, err = self._run(tool, args)
-        if rc != 0 and not any(phrase in out + err for phrase in _NOTHING_DONE):
+        text = out + err
+        nothing_done = any(phrase in text for phrase in _NOTHING_DONE)
+        if rc != 0 and not (nothing_done and not any(phrase in text for phrase in _ERROR_PHRASES)):
             raise SlurmError(
                 f"Failed to {what}: {self.message(out, err)}",
                 rc=rc,
@@ -340,9 +353,19 @@ class SlurmRunner:
                 stderr=err,
                 cmd=shlex.join([tool, *args]),
             )
+        if err.strip():  # 22.05 exits 0 after refusing some settings; keep its words for verify()
+            self.said.append(self.message("", err))
 
     def sacctmgr_change(self, args: list[str], what: str) -> None:
         self.change("sacctmgr", ["-i", *args], what)
+
+    def verify(self, pending: list[str], what: str) -> None:
+        """Fail when the plan made from the state read back after the writes is not empty (sacctmgr can lie)."""
+        if pending:
+            said = f" (Slurm said: {'; '.join(self.said)})" if self.said else ""
+            raise SlurmError(
+                f"Slurm did not apply all changes to {what}: still differing after the run: {', '.join(pending)}{said}"
+            )
 
     def fail(self, error: SlurmError, **result) -> None:
         """fail_json with the error's one-line message, what ran, and Slurm's output."""
@@ -352,14 +375,6 @@ class SlurmRunner:
             if value not in (None, "")
         }
         self.module.fail_json(msg=error.msg, commands=self.commands, **extra, **result)
-
-
-def verify(pending: list[str], what: str) -> None:
-    """Fail when the plan made from the state read back after the writes is not empty (sacctmgr can lie)."""
-    if pending:
-        raise SlurmError(
-            f"Slurm did not apply all changes to {what}: still differing after the run: {', '.join(pending)}"
-        )
 
 
 # --- associations (the account tree and users' places in it) ---------------------------------------------------

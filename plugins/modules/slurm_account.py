@@ -36,7 +36,7 @@ options:
     description: The parent account. New accounts go under V(root) when it is not given.
     type: str
   description:
-    description: A description. Compared case-insensitively, because Slurm 22.05 stores it in lower case.
+    description: A description. Compared case-insensitively, because Slurm (22.05 and 24.11) stores it in lower case.
     type: str
   organization:
     description: The organization the account belongs to. Compared case-insensitively.
@@ -61,7 +61,7 @@ options:
         C(max_wall)."
     type: dict
 author:
-  - hpcstack maintainers
+  - hpcstack maintainers (@hpcstack)
 """
 
 EXAMPLES = r"""
@@ -115,7 +115,6 @@ from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
     names_missing,
     new_association,
     read_association,
-    verify,
     wanted_association,
 )
 
@@ -177,7 +176,10 @@ def predicted(name: str, params: dict, wanted: dict, current: dict) -> dict:
     """The account as it will read once the plan has run (for the diff and the return value)."""
     if params["state"] == "absent":
         return {}
-    base = current or {"name": name, "description": name, "organization": name, "associations": {}}
+    # Slurm's defaults: the description is the name, the organization the parent's name (its own under root)
+    parent = wanted["association"].get("parent", "root")
+    organization = name if parent == "root" else parent
+    base = current or {"name": name, "description": name, "organization": organization, "associations": {}}
     after = {**base, **{key: wanted[key].lower() for key in ("description", "organization") if key in wanted}}
     associations = base["associations"] or {params["cluster"] or "all": {"parent": "root", **new_association()}}
     after["associations"] = {
@@ -228,7 +230,7 @@ def main() -> None:
         after = predicted(name, params, wanted, current)
         if steps and not module.check_mode:
             after = read_account(runner, name, params["cluster"])
-            verify([" ".join(step) for step in plan(name, params, wanted, after)], f"account {name}")
+            runner.verify([" ".join(step) for step in plan(name, params, wanted, after)], f"account {name}")
     except SlurmError as error:
         runner.fail(error)
     result = {"changed": bool(steps), "commands": runner.commands, "account": after}

@@ -27,7 +27,7 @@ options:
     choices: [present, absent]
     default: present
 author:
-  - hpcstack maintainers
+  - hpcstack maintainers (@hpcstack)
 """
 
 EXAMPLES = r"""
@@ -51,7 +51,7 @@ cluster:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import SlurmError, SlurmRunner, verify
+from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import SlurmError, SlurmRunner
 
 
 def read_cluster(runner: SlurmRunner, name: str) -> dict:
@@ -85,7 +85,7 @@ def main() -> None:
             runner.sacctmgr_change(step, f"{step[0]} cluster {name}")
         after = {"name": name} if state == "present" else {}
         if steps and not module.check_mode:
-            verify(plan(name, state, read_cluster(runner, name)), f"cluster {name}")
+            runner.verify(plan(name, state, read_cluster(runner, name)), f"cluster {name}")
     except SlurmError as error:
         runner.fail(error)
     result = {"changed": bool(steps), "commands": runner.commands, "cluster": after}

@@ -30,7 +30,7 @@ options:
     choices: [version, nodes, partitions, reservations, jobs]
     default: [version, nodes, partitions, reservations, jobs]
 author:
-  - hpcstack maintainers
+  - hpcstack maintainers (@hpcstack)
 """
 
 EXAMPLES = r"""

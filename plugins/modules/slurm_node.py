@@ -45,7 +45,7 @@ options:
     type: int
     default: 300
 author:
-  - hpcstack maintainers
+  - hpcstack maintainers (@hpcstack)
 """
 
 EXAMPLES = r"""

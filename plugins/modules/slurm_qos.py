@@ -61,7 +61,7 @@ options:
         C(max_wall)."
     type: dict
 author:
-  - hpcstack maintainers
+  - hpcstack maintainers (@hpcstack)
 """
 
 EXAMPLES = r"""
@@ -110,7 +110,6 @@ from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
     parse_limits,
     parse_list,
     read_limits,
-    verify,
 )
 
 FIELDS = ["Name", "Description", "Priority", "Preempt", "PreemptMode", "Flags", "UsageFactor", "GraceTime"]
@@ -147,7 +146,7 @@ def read_qos(runner: SlurmRunner, name: str) -> dict:
 
 def _seconds(text: str) -> int:
     """Seconds of GraceTime, which reads as [D-]HH:MM:SS but is set in seconds."""
-    days, _, clock = (text or "0").rpartition("-")
+    days, _dash, clock = (text or "0").rpartition("-")
     parts = [int(part) for part in clock.split(":")]
     while len(parts) < 3:
         parts.insert(0, 0)
@@ -240,7 +239,7 @@ def main() -> None:
         after = predicted(name, state, wanted, current)
         if steps and not module.check_mode:
             after = read_qos(runner, name)
-            verify([" ".join(step) for step in plan(name, state, wanted, after)], f"QOS {name}")
+            runner.verify([" ".join(step) for step in plan(name, state, wanted, after)], f"QOS {name}")
     except SlurmError as error:
         runner.fail(error)
     result = {"changed": bool(steps), "commands": runner.commands, "qos": after}

@@ -57,7 +57,7 @@ options:
     type: list
     elements: str
 author:
-  - hpcstack maintainers
+  - hpcstack maintainers (@hpcstack)
 """
 
 EXAMPLES = r"""

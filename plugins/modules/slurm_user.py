@@ -33,7 +33,7 @@ options:
         type: str
         required: true
       state:
-        description: V(absent) removes the user's associations on the cluster (and the user with the last one).
+        description: V(absent) removes the user with all its associations, on every cluster.
         type: str
         choices: [present, absent]
         default: present
@@ -78,7 +78,7 @@ options:
     type: int
     default: 200
 author:
-  - hpcstack maintainers
+  - hpcstack maintainers (@hpcstack)
 """
 
 EXAMPLES = r"""
@@ -136,7 +136,6 @@ from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
     names_missing,
     new_association,
     read_association,
-    verify,
     wanted_association,
 )
 
@@ -192,7 +191,7 @@ def wanted_users(params: dict) -> list[dict]:
                 raise SlurmError(f"{field}.state: must be present or absent, not '{item['state']}'")
             key = (str(item["name"]).lower(), str(item.get("partition") or "").lower())
             associations[key] = {"state": item.get("state", "present"), **wanted_association(item, field)}
-        present = [account for (account, _), assoc in associations.items() if assoc["state"] == "present"]
+        present = [key[0] for key, assoc in associations.items() if assoc["state"] == "present"]
         default = (spec.get("default_account") or "").lower() or None
         wanted.append(
             {
@@ -228,7 +227,9 @@ class Plan:
 
     def steps(self) -> list[list[str]]:
         cluster = f"cluster={self.cluster}"
-        steps = [["delete", "user", "where", batch, cluster] for batch in self._batches(self.delete_users)]
+        # Whole users are deleted on every cluster: 22.05 refuses `cluster=` here when the user has several
+        # associations ("You can not remove the default account of a user").
+        steps = [["delete", "user", "where", batch] for batch in self._batches(self.delete_users)]
         for (account, partition, default, settings), names in sorted(self.adds.items(), key=_sort_key):
             extra = [f"partition={partition}"] if partition else []
             extra += [f"DefaultAccount={default}"] if default else []
@@ -272,9 +273,9 @@ def make_plan(wanted: list[dict], current: dict, cluster: str, batch_size: int) 
                 plan.changed_users.add(name)
             after[name] = {}
             continue
-        default = user["default_account"] or (
-            existing["default_account"] if existing and mine else user["first_account"]
-        )
+        # a user whose default association was removed (22.05 allows it) has no default account: give it one
+        default = user["default_account"] or ((existing or {}).get("default_account") if mine else None)
+        default = default or user["first_account"] or next((account for account, _partition in mine), None)
         if not (existing and mine) and default is None:
             raise SlurmError(f"{user['label']}: new user '{name}' needs at least one account")
         result = dict(mine)
@@ -412,7 +413,7 @@ def main() -> None:
         if steps and not module.check_mode:
             reread, _clusters = read_users(runner)
             pending, _before, _after = make_plan(wanted_users(params), reread, cluster, params["batch_size"])
-            verify([" ".join(step) for step in pending.steps()], "users")
+            runner.verify([" ".join(step) for step in pending.steps()], "users")
     except SlurmError as error:
         runner.fail(error)
     changed = sorted(plan.changed_users)
