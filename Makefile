@@ -13,6 +13,7 @@ export PY_COLORS ?= 0
 STAGE := tools/stage.sh
 INVENTORY ?= inventories/local
 BENCH_SIZES ?= 2 16 2+db
+BENCH_USERS ?= 1000
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 .PHONY: help
@@ -82,5 +83,6 @@ molecule: venv images ## run the molecule scenarios (SCENARIOS="munge ..." to ch
 
 # --- benchmarks --------------------------------------------------------------------------------------------
 .PHONY: bench
-bench: venv images ## converge the cluster on 2 and 8 fresh containers: first run, no-op run, apt cache traffic
+bench: venv images ## converge timings on fresh containers; 1,000 Slurm users: one slurm_user call vs a sacctmgr loop
 	python tools/bench.py $(BENCH_SIZES)
+	python tools/bench_accounting.py $(BENCH_USERS)
