@@ -33,7 +33,7 @@ _NOTHING_DONE = (
     "already exists",
     "Request didn't affect anything",
 )
-_ERROR_PHRASES = ("doesn't exist", "error", "skipping", "Invalid", "Unknown", "bad ")
+_ERROR_PHRASES = ("doesn't exist", "error", "skipping", "invalid", "unknown", "bad ")  # compared in lower case
 
 
 class SlurmError(Exception):
@@ -345,7 +345,7 @@ class SlurmRunner:
         rc, out, err = self._run(tool, args)
         text = out + err
         nothing_done = any(phrase in text for phrase in _NOTHING_DONE)
-        if rc != 0 and not (nothing_done and not any(phrase in text for phrase in _ERROR_PHRASES)):
+        if rc != 0 and not (nothing_done and not any(phrase in text.lower() for phrase in _ERROR_PHRASES)):
             raise SlurmError(
                 f"Failed to {what}: {self.message(out, err)}",
                 rc=rc,

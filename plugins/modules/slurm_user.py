@@ -150,14 +150,12 @@ def read_users(runner: SlurmRunner) -> tuple[dict, set[str]]:
     for row in runner.sacctmgr_show("user", FIELDS, options=["withassoc", "WOPLimits"]):
         user = users.setdefault(
             row["User"],
-            {
-                "default_account": row["DefaultAccount"] or None,
-                "admin_level": row["Admin"].lower() or "none",
-                "associations": {},
-            },
+            {"defaults": {}, "admin_level": row["Admin"].lower() or "none", "associations": {}},
         )
         if row["Cluster"]:
             clusters.add(row["Cluster"])
+            # Slurm keeps one default account per cluster; each row carries its own cluster's
+            user["defaults"][row["Cluster"]] = row["DefaultAccount"] or None
             user["associations"][(row["Cluster"], row["Account"], row["Partition"])] = read_association(row)
     return users, clusters
 
@@ -266,9 +264,11 @@ def make_plan(wanted: list[dict], current: dict, cluster: str, batch_size: int) 
             for (assoc_cluster, account, partition), assoc in (existing or {}).get("associations", {}).items()
             if assoc_cluster == cluster
         }
+        if existing:
+            existing = {**existing, "default_account": existing["defaults"].get(cluster)}
         before[name] = _view(existing, mine) if existing and mine else {}
         if user["state"] == "absent":
-            if existing and mine:
+            if existing:  # on any cluster: the delete is cluster-wide
                 plan.delete_users.append(name)
                 plan.changed_users.add(name)
             after[name] = {}
