@@ -15,7 +15,7 @@ requirements:
   - Slurm's client commands on the host the module runs on (the controller, or any host with C(slurm-client)
     and a munge key). Run it there with C(delegate_to) or a play on the controller's group.
 notes:
-  - Every command that ran, or would run in check mode, is returned in RV(commands) as a shell-quoted string;
+  - Every command that changed Slurm, or would in check mode, is returned in C(commands) as a shell-quoted string;
     the module itself never goes through a shell.
   - Works with Slurm 22.05 and later (tested on 22.05.8 and 24.11.5).
 attributes:
