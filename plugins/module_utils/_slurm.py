@@ -367,6 +367,12 @@ class SlurmRunner:
                 f"Slurm did not apply all changes to {what}: still differing after the run: {', '.join(pending)}{said}"
             )
 
+    def exit(self, changed: bool, before: Any, after: Any, **result) -> None:
+        """exit_json with `changed`, the commands and, under --diff, the state before and after."""
+        if self.module._diff:
+            result["diff"] = {"before": before, "after": after}
+        self.module.exit_json(changed=changed, commands=self.commands, **result)
+
     def fail(self, error: SlurmError, **result) -> None:
         """fail_json with the error's one-line message, what ran, and Slurm's output."""
         extra = {

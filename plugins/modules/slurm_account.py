@@ -233,10 +233,7 @@ def main() -> None:
             runner.verify([" ".join(step) for step in plan(name, params, wanted, after)], f"account {name}")
     except SlurmError as error:
         runner.fail(error)
-    result = {"changed": bool(steps), "commands": runner.commands, "account": after}
-    if module._diff:
-        result["diff"] = {"before": current, "after": after}
-    module.exit_json(**result)
+    runner.exit(bool(steps), current, after, account=after)
 
 
 if __name__ == "__main__":

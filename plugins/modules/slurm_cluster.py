@@ -88,10 +88,7 @@ def main() -> None:
             runner.verify(plan(name, state, read_cluster(runner, name)), f"cluster {name}")
     except SlurmError as error:
         runner.fail(error)
-    result = {"changed": bool(steps), "commands": runner.commands, "cluster": after}
-    if module._diff:
-        result["diff"] = {"before": current, "after": after}
-    module.exit_json(**result)
+    runner.exit(bool(steps), current, after, cluster=after)
 
 
 if __name__ == "__main__":

@@ -173,10 +173,7 @@ def main() -> None:
             after = view(reread)
     except SlurmError as error:
         runner.fail(error)
-    result = {"changed": bool(targets), "commands": runner.commands, "nodes": after}
-    if module._diff:
-        result["diff"] = {"before": view(nodes), "after": after}
-    module.exit_json(**result)
+    runner.exit(bool(targets), view(nodes), after, nodes=after)
 
 
 if __name__ == "__main__":

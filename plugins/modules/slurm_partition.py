@@ -173,10 +173,7 @@ def main() -> None:
                 raise SlurmError(f"Slurm did not apply {', '.join(pending)} to partition {name}")
     except SlurmError as error:
         runner.fail(error)
-    result = {"changed": bool(changes), "commands": runner.commands, "partition": after}
-    if module._diff:
-        result["diff"] = {"before": current, "after": after}
-    module.exit_json(**result)
+    runner.exit(bool(changes), current, after, partition=after)
 
 
 if __name__ == "__main__":

@@ -242,10 +242,7 @@ def main() -> None:
             runner.verify([" ".join(step) for step in plan(name, state, wanted, after)], f"QOS {name}")
     except SlurmError as error:
         runner.fail(error)
-    result = {"changed": bool(steps), "commands": runner.commands, "qos": after}
-    if module._diff:
-        result["diff"] = {"before": current, "after": after}
-    module.exit_json(**result)
+    runner.exit(bool(steps), current, after, qos=after)
 
 
 if __name__ == "__main__":

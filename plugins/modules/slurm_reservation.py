@@ -243,10 +243,7 @@ def main() -> None:
                 raise SlurmError(f"Slurm did not apply {', '.join(pending) or 'the reservation'} to reservation {name}")
     except SlurmError as error:
         runner.fail(error)
-    result = {"changed": changed, "commands": runner.commands, "reservation": after}
-    if module._diff:
-        result["diff"] = {"before": current, "after": after}
-    module.exit_json(**result)
+    runner.exit(changed, current, after, reservation=after)
 
 
 if __name__ == "__main__":

@@ -417,13 +417,8 @@ def main() -> None:
     except SlurmError as error:
         runner.fail(error)
     changed = sorted(plan.changed_users)
-    result = {"changed": bool(steps), "commands": runner.commands, "changed_users": changed}
-    if module._diff:
-        result["diff"] = {
-            "before": {name: before[name] for name in changed},
-            "after": {name: after[name] for name in changed},
-        }
-    module.exit_json(**result)
+    before = {name: before[name] for name in changed}
+    runner.exit(bool(steps), before, {name: after[name] for name in changed}, changed_users=changed)
 
 
 if __name__ == "__main__":
