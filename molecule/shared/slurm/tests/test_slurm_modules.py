@@ -27,9 +27,20 @@ def run_module(host, name: str, args: dict, check: bool = False) -> dict:
     cmd = ["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host.backend.host, "-m", f"hpcstack.cluster.{name}"]
     cmd += ["-a", json.dumps(args)] if args else []
     cmd += ["--check"] if check else []
-    env = {**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=300).stdout
-    result = json.loads(out)["plays"][0]["tasks"][0]["hosts"][host.backend.host]
+    # Only the json callback may write to stdout (molecule's config enables profile_tasks, which writes there too).
+    env = {
+        **os.environ,
+        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
+    }
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=300)
+    try:
+        result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][host.backend.host]
+    except (ValueError, KeyError, IndexError) as error:
+        raise AssertionError(
+            f"no JSON result from {cmd}: {error}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        ) from error
     if result.get("failed") or result.get("unreachable"):
         raise ModuleFailed(result)
     return result
@@ -174,12 +185,17 @@ def test_drain_waits_for_nothing_on_idle_nodes_then_resume_returns_them(controll
     assert (again["changed"], again["commands"]) == (False, [])
 
 
-def test_drain_waits_until_the_running_job_has_ended(controller, computes):
+def test_drain_waits_until_the_running_job_has_ended(controller, computes, wait_for):
     target = computes[1]
     job = controller.check_output(
         "sbatch --parsable --nodelist=%s --time=2 --mem=100M --wrap='sleep 8'", target
     ).strip()
-    controller.check_output("scontrol wait_job %s || true", job)  # returns once the job runs
+    wait_for(
+        lambda: controller.check_output("squeue --noheader --jobs %s --format=%%T", job).strip(),
+        lambda state: state == "RUNNING",
+        60,
+        f"job {job}",
+    )
     try:
         drained = run_module(
             controller,
