@@ -19,7 +19,14 @@ cd "$scratch"
 printf '[defaults]\n' >"$scratch/ansible.cfg"
 export ANSIBLE_CONFIG=$scratch/ansible.cfg ANSIBLE_COLLECTIONS_PATH=$scratch/collections
 ansible-galaxy collection install --offline "$tarball"
-ansible-doc -l hpcstack.cluster
+ansible-doc -l hpcstack.cluster | tee "$scratch/modules.txt"
+for module in "$top"/plugins/modules/*.py; do  # listed, and its manual renders (DOCUMENTATION, EXAMPLES, RETURN)
+  name=hpcstack.cluster.$(basename "$module" .py)
+  grep -q "^$name " "$scratch/modules.txt" \
+    || { echo "collection-check: module $name missing from the installed collection" >&2; exit 1; }
+  ansible-doc "$name" | grep -q 'RETURN VALUES' \
+    || { echo "collection-check: ansible-doc $name did not render its return values" >&2; exit 1; }
+done
 ansible-doc -t role -l hpcstack.cluster | tee "$scratch/roles.txt"
 for role in "$top"/roles/*/; do
   grep -q "^hpcstack.cluster.$(basename "$role"):" "$scratch/roles.txt" \
