@@ -52,6 +52,15 @@ def failure(host, name: str, args: dict) -> str:
     return error.value.result["msg"]
 
 
+def wait_until_running(controller, wait_for, job: str) -> None:
+    wait_for(
+        lambda: controller.run("squeue --noheader --jobs %s --format=%%T", job).stdout.strip(),
+        lambda state: state == "RUNNING",
+        60,
+        f"job {job}",
+    )
+
+
 def associations(controller) -> str:
     return controller.check_output(
         "sacctmgr -nP show assoc WOPLimits format=Account,User,ParentName,Share,MaxJobs,GrpTRES,QOS,DefaultQOS"
@@ -190,12 +199,7 @@ def test_drain_waits_until_the_running_job_has_ended(controller, computes, wait_
     job = controller.check_output(
         "sbatch --parsable --nodelist=%s --time=2 --mem=100M --wrap='sleep 8'", target
     ).strip()
-    wait_for(
-        lambda: controller.check_output("squeue --noheader --jobs %s --format=%%T", job).strip(),
-        lambda state: state == "RUNNING",
-        60,
-        f"job {job}",
-    )
+    wait_until_running(controller, wait_for, job)
     try:
         drained = run_module(
             controller,
@@ -286,12 +290,7 @@ def test_deleting_a_user_with_a_running_job_fails_with_slurms_reason(controller,
     sbatch = f"runuser -u {alice} -- sbatch --chdir=/tmp --output=/dev/null --parsable --account=physics"
     job = controller.check_output(f"{sbatch} --time=5 --mem=100M --wrap='sleep 120'").strip()
     try:
-        wait_for(
-            lambda: controller.check_output("squeue --noheader --jobs %s --format=%%T", job).strip(),
-            lambda state: state == "RUNNING",
-            60,
-            f"job {job}",
-        )
+        wait_until_running(controller, wait_for, job)
         message = failure(controller, "slurm_user", {"name": alice, "state": "absent"})
         assert message.startswith("Failed to delete users: ")
         assert "job" in message.lower()
@@ -300,6 +299,28 @@ def test_deleting_a_user_with_a_running_job_fails_with_slurms_reason(controller,
         )
     finally:
         controller.run("scancel %s", job)
+
+
+def test_deleting_an_account_with_a_running_job_fails_and_a_rerun_finishes(controller, alice, wait_for):
+    run_module(controller, "slurm_account", {"name": "shortlived", "parent": "science"})
+    run_module(controller, "slurm_user", {"name": alice, "accounts": ["shortlived"]})
+    sbatch = f"runuser -u {alice} -- sbatch --chdir=/tmp --output=/dev/null --parsable --account=shortlived"
+    job = controller.check_output(f"{sbatch} --time=5 --mem=100M --wrap='sleep 120'").strip()
+    try:
+        wait_until_running(controller, wait_for, job)
+        message = failure(controller, "slurm_account", {"name": "shortlived", "state": "absent"})
+        assert message.startswith("Failed to delete account shortlived: Error with request: Job(s) active")
+        assert "shortlived" in controller.check_output("sacctmgr -nP show account format=Account")
+    finally:
+        controller.run("scancel %s", job)
+    wait_for(  # squeue fails once the job has left the queue: its empty output is the end
+        lambda: controller.run("squeue --noheader --jobs %s --format=%%T", job).stdout.strip(),
+        lambda state: state == "",
+        60,
+        f"end of job {job}",
+    )
+    assert run_module(controller, "slurm_account", {"name": "shortlived", "state": "absent"})["changed"] is True
+    assert "shortlived" not in controller.check_output("sacctmgr -nP show account format=Account")
 
 
 def test_unreachable_slurmdbd_is_one_clear_error(controller, wait_for):
