@@ -6,6 +6,7 @@ again with changed=0); these tests drive the modules ad hoc on the controller, a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -52,9 +53,14 @@ def failure(host, name: str, args: dict) -> str:
     return error.value.result["msg"]
 
 
+def queue_state(controller, job: str) -> str:
+    """The job's state in squeue; '' once it has left the queue (squeue then fails)."""
+    return controller.run("squeue --noheader --jobs %s --format=%%T", job).stdout.strip()
+
+
 def wait_until_running(controller, wait_for, job: str) -> None:
     wait_for(
-        lambda: controller.run("squeue --noheader --jobs %s --format=%%T", job).stdout.strip(),
+        functools.partial(queue_state, controller, job),
         lambda state: state == "RUNNING",
         60,
         f"job {job}",
@@ -313,8 +319,8 @@ def test_deleting_an_account_with_a_running_job_fails_and_a_rerun_finishes(contr
         assert "shortlived" in controller.check_output("sacctmgr -nP show account format=Account")
     finally:
         controller.run("scancel %s", job)
-    wait_for(  # squeue fails once the job has left the queue: its empty output is the end
-        lambda: controller.run("squeue --noheader --jobs %s --format=%%T", job).stdout.strip(),
+    wait_for(
+        functools.partial(queue_state, controller, job),
         lambda state: state == "",
         60,
         f"end of job {job}",
