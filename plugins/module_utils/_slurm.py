@@ -80,9 +80,9 @@ def parse_duration(value: Any, field: str) -> int | None:
     return ((days * 24 + hours) * 60 + minutes) + (1 if seconds else 0)
 
 
-def format_duration(minutes: int | None) -> str:
-    """The value sacctmgr/scontrol accept for a duration in minutes (-1 clears a limit)."""
-    return "-1" if minutes is None else str(minutes)
+def format_limit(value: int | None) -> str:
+    """The value sacctmgr takes for a count or a duration in minutes; -1 clears the limit."""
+    return "-1" if value is None else str(value)
 
 
 _TRES_ITEM = re.compile(r"^(?P<name>[a-z][a-z0-9_]*(?:/[a-z0-9_.:-]+)?)=(?P<count>-?\d+)(?P<unit>[kmgtp])?$", re.I)
@@ -143,12 +143,9 @@ def parse_list(value: Any, lower: bool = True) -> list[str]:
     return sorted(item for item in cleaned if item and item != "(null)")
 
 
-def format_int(value: int | None) -> str:
-    return "-1" if value is None else str(value)
-
-
-# Limits shared by associations (accounts, users) and QOS: option name -> (sacctmgr set key, show field, kind).
-ASSOCIATION_LIMITS: dict[str, tuple[str, str, str]] = {
+# Every limit: option name -> (sacctmgr set key, show field, kind). Associations (accounts, users) and QOS each take
+# a subset, listed in the order of their `format=` fields.
+_LIMITS: dict[str, tuple[str, str, str]] = {
     "grp_jobs": ("GrpJobs", "GrpJobs", "int"),
     "grp_submit_jobs": ("GrpSubmitJobs", "GrpSubmit", "int"),
     "grp_tres": ("GrpTRES", "GrpTRES", "tres"),
@@ -160,16 +157,6 @@ ASSOCIATION_LIMITS: dict[str, tuple[str, str, str]] = {
     "max_tres_per_job": ("MaxTRESPerJob", "MaxTRES", "tres"),
     "max_tres_per_node": ("MaxTRESPerNode", "MaxTRESPerNode", "tres"),
     "max_tres_mins_per_job": ("MaxTRESMinsPerJob", "MaxTRESMins", "tres"),
-    "max_wall": ("MaxWall", "MaxWall", "duration"),
-}
-QOS_LIMITS: dict[str, tuple[str, str, str]] = {
-    "grp_jobs": ("GrpJobs", "GrpJobs", "int"),
-    "grp_submit_jobs": ("GrpSubmitJobs", "GrpSubmit", "int"),
-    "grp_tres": ("GrpTRES", "GrpTRES", "tres"),
-    "grp_tres_mins": ("GrpTRESMins", "GrpTRESMins", "tres"),
-    "grp_wall": ("GrpWall", "GrpWall", "duration"),
-    "max_tres_per_job": ("MaxTRESPerJob", "MaxTRES", "tres"),
-    "max_tres_per_node": ("MaxTRESPerNode", "MaxTRESPerNode", "tres"),
     "max_tres_per_user": ("MaxTRESPerUser", "MaxTRESPU", "tres"),
     "max_tres_per_account": ("MaxTRESPerAccount", "MaxTRESPA", "tres"),
     "max_jobs_per_user": ("MaxJobsPerUser", "MaxJobsPU", "int"),
@@ -179,8 +166,40 @@ QOS_LIMITS: dict[str, tuple[str, str, str]] = {
     "min_tres_per_job": ("MinTRESPerJob", "MinTRES", "tres"),
     "max_wall": ("MaxWall", "MaxWall", "duration"),
 }
+_ASSOCIATION_LIMIT_NAMES = (
+    "grp_jobs",
+    "grp_submit_jobs",
+    "grp_tres",
+    "grp_tres_mins",
+    "grp_tres_run_mins",
+    "grp_wall",
+    "max_jobs",
+    "max_submit_jobs",
+    "max_tres_per_job",
+    "max_tres_per_node",
+    "max_tres_mins_per_job",
+    "max_wall",
+)
+_QOS_LIMIT_NAMES = (
+    "grp_jobs",
+    "grp_submit_jobs",
+    "grp_tres",
+    "grp_tres_mins",
+    "grp_wall",
+    "max_tres_per_job",
+    "max_tres_per_node",
+    "max_tres_per_user",
+    "max_tres_per_account",
+    "max_jobs_per_user",
+    "max_jobs_per_account",
+    "max_submit_jobs_per_user",
+    "max_submit_jobs_per_account",
+    "min_tres_per_job",
+    "max_wall",
+)
+ASSOCIATION_LIMITS = {name: _LIMITS[name] for name in _ASSOCIATION_LIMIT_NAMES}
+QOS_LIMITS = {name: _LIMITS[name] for name in _QOS_LIMIT_NAMES}
 _PARSERS = {"int": parse_int, "tres": parse_tres, "duration": parse_duration}
-_FORMATTERS = {"int": lambda wanted, current: format_int(wanted), "duration": lambda w, c: format_duration(w)}
 
 
 def parse_limits(limits: dict[str, Any] | None, table: dict[str, tuple[str, str, str]], field: str) -> dict:
@@ -212,7 +231,7 @@ def limit_settings(wanted: dict, current: dict, table: dict[str, tuple[str, str,
         unset = {} if kind == "tres" else None
         if value == current.get(name, unset):
             continue
-        formatted = format_tres(value, current.get(name, {})) if kind == "tres" else _FORMATTERS[kind](value, None)
+        formatted = format_tres(value, current.get(name, {})) if kind == "tres" else format_limit(value)
         settings.append(f"{key}={formatted}")
     return settings
 
