@@ -52,10 +52,11 @@ cluster-down: venv ## remove the local cluster's containers
 	ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml -e docker_nodes_state=absent
 
 # --- tests -------------------------------------------------------------------------------------------------
-.PHONY: test lint unit argspecs sanity collection molecule
-test: venv images ## everything CI runs: lint, unit tests, argument specs, sanity, collection build, molecule
+.PHONY: test lint unit integration argspecs sanity collection molecule
+test: venv images ## everything CI runs: lint, unit and integration tests, argument specs, sanity, collection, molecule
 	@$(STAGE) lint $(MAKE) --no-print-directory lint
 	@$(STAGE) unit $(MAKE) --no-print-directory unit
+	@$(STAGE) integration $(MAKE) --no-print-directory integration
 	@$(STAGE) argspecs $(MAKE) --no-print-directory argspecs
 	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
 	@$(STAGE) collection $(MAKE) --no-print-directory collection
@@ -68,6 +69,9 @@ lint: venv ## ansible-lint (production profile) and ruff
 
 unit: venv ## pytest tests/unit
 	pytest tests/unit
+
+integration: venv engine images ## pytest tests/integration: a moto EC2 server on 127.0.0.1 and real local containers
+	pytest -p no:cacheprovider tests/integration
 
 argspecs: venv ## every role's meta/argument_specs.yml matches its defaults/main.yml
 	python tools/check_argument_specs.py roles

@@ -1,0 +1,512 @@
+# Copyright: (c) 2026, hpcstack maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The hybrid inventory: one cluster from EC2 instances and Docker containers, wired for Ansible to reach."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: hybrid
+short_description: One inventory of a hybrid HPC cluster from EC2 instances and Docker containers
+version_added: 0.1.0
+author: hpcstack maintainers (@hpcstack)
+description:
+  - Reads the cluster's EC2 instances (paginated C(DescribeInstances) in every configured region, filtered by the
+    cluster tag and any further filters) and its Docker containers (filtered by the cluster label, on the local
+    engine or O(docker_host)), and builds one inventory of both.
+  - Each host joins the role groups the collection's playbooks use (V(bastion), V(slurm_controller),
+    V(slurm_compute), V(slurmdbd), V(monitoring), V(spack_buildhost), ...), named by a comma-separated tag or
+    label; plus the groups V(ec2) or V(docker) by source and the parent groups of O(parent_groups).
+  - "Connection wiring is automatic: containers get the C(community.docker.docker) connection; the bastion gets
+    its public address; EC2 hosts without a public address get SSH through the bastion of their VPC found in the
+    same inventory (C(ProxyJump) in C(ansible_ssh_common_args))."
+  - Provider failures (permissions, bad credentials, throttling after the retries, an unreachable endpoint or
+    engine) are one clear line each. With O(strict=false) a failing source is skipped with a warning and the
+    other source still fills the inventory; with O(strict=true) the inventory fails.
+  - The configuration file must end in C(hybrid.yml) or C(hybrid.yaml).
+extends_documentation_fragment:
+  - ansible.builtin.constructed
+  - ansible.builtin.inventory_cache
+requirements:
+  - boto3 (for the ec2 source)
+  - docker (the Python SDK, for the docker source)
+options:
+  plugin:
+    description: Marks the file as this plugin's configuration.
+    required: true
+    choices: [hpcstack.cluster.hybrid]
+  cluster:
+    description:
+      - The cluster's name. Only EC2 instances whose tag O(cluster_tag) and containers whose label
+        O(cluster_label) have this value belong to the inventory.
+    type: str
+    required: true
+  sources:
+    description: The providers to read. Leave one out to switch that source off.
+    type: list
+    elements: str
+    choices: [ec2, docker]
+    default: [ec2, docker]
+  cluster_tag:
+    description: EC2 tag that names the cluster an instance belongs to.
+    type: str
+    default: hpc_cluster
+  role_tag:
+    description: EC2 tag listing, comma-separated, the role groups of an instance (V(slurm_controller,slurmdbd)).
+    type: str
+    default: hpc_role
+  cluster_label:
+    description: Docker label that names the cluster a container belongs to.
+    type: str
+    default: org.hpcstack.cluster
+  role_label:
+    description: Docker label listing, comma-separated, the role groups of a container.
+    type: str
+    default: org.hpcstack.role
+  parent_groups:
+    description:
+      - Groups made of role groups, as in C(inventories/local). The default puts every host that holds the munge
+        key into V(cluster); the bastion stays out of it.
+    type: dict
+    default:
+      cluster: [slurm_controller, slurmdbd, slurm_compute, spack_buildhost]
+  regions:
+    description: AWS regions to read. Empty means the region of the AWS configuration (C(AWS_DEFAULT_REGION)).
+    type: list
+    elements: str
+    default: []
+  filters:
+    description:
+      - "Further C(DescribeInstances) filters, as in the EC2 API (V({instance-type: c5n.18xlarge}))."
+      - Unless they name C(instance-state-name), only pending and running instances are read.
+    type: dict
+    default: {}
+  endpoint_url:
+    description: EC2 endpoint to use instead of AWS's, such as a site's endpoint or a local test server.
+    type: str
+    env:
+      - name: AWS_ENDPOINT_URL_EC2
+  aws_profile:
+    description: Profile of the AWS configuration to take the credentials from. Unset, boto3's usual chain applies.
+    type: str
+    env:
+      - name: AWS_PROFILE
+  hostnames:
+    description:
+      - How an EC2 host is named, the first that has a value wins. A name taken by another host falls back to the
+        instance id.
+    type: list
+    elements: str
+    choices: [tag:Name, instance-id, private-dns-name, private-ip-address, dns-name, ip-address]
+    default: [tag:Name, instance-id]
+  ec2_user:
+    description: Login user of the EC2 hosts and of the bastion (C(admin) on Debian's images).
+    type: str
+    default: admin
+  bastion_group:
+    description: Role group whose EC2 host is the jump host of its VPC.
+    type: str
+    default: bastion
+  use_bastion:
+    description: Reach EC2 hosts that have no public address through the bastion of their VPC.
+    type: bool
+    default: true
+  ssh_common_args:
+    description: Extra SSH arguments given to every EC2 host, after the C(ProxyJump) option.
+    type: str
+    default: ""
+  docker_host:
+    description:
+      - Docker engine to read, such as V(unix:///var/run/docker.sock) or V(tcp://onprem01:2376).
+      - Unset, the usual C(DOCKER_HOST)/C(DOCKER_TLS_VERIFY)/C(DOCKER_CERT_PATH) environment or the local socket.
+    type: str
+  timeout:
+    description: Seconds one provider call may take before it counts as failed.
+    type: int
+    default: 120
+  max_attempts:
+    description:
+      - Attempts of one AWS call, with exponential backoff between them, when AWS throttles or a connection fails
+        (botocore's C(standard) retry mode).
+    type: int
+    default: 8
+"""
+
+EXAMPLES = r"""
+# inventories/aws/cluster.hybrid.yml: the cluster on EC2, private nodes reached through the bastion.
+plugin: hpcstack.cluster.hybrid
+cluster: hpc1
+regions: [eu-west-1]
+sources: [ec2]
+
+# inventories/hybrid/cluster.hybrid.yml: EC2 controller and compute plus on-prem Docker compute nodes.
+plugin: hpcstack.cluster.hybrid
+cluster: hpc1
+regions: [eu-west-1]
+docker_host: tcp://onprem01.example.org:2376
+keyed_groups:
+  - key: ec2_instance_type | default('docker')
+    prefix: type
+compose:
+  slurm_node_weight: 10 if hpc_source == 'docker' else 1
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/hpcstack-inventory
+cache_timeout: 300
+"""
+
+import concurrent.futures
+import re
+from typing import Any
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible_collections.community.docker.plugins.plugin_utils.unsafe import make_unsafe
+
+try:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+except ImportError:
+    boto3 = None
+
+try:
+    import docker
+    import docker.errors
+    import docker.utils
+except ImportError:
+    docker = None
+
+RUNNING_STATES = ["pending", "running"]
+AUTH_ERRORS = {
+    "AuthFailure",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "ExpiredToken",
+    "RequestExpired",
+}
+DENIED_ERRORS = {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException"}
+THROTTLE_ERRORS = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+HOSTNAME_SOURCES = {
+    "instance-id": "InstanceId",
+    "private-dns-name": "PrivateDnsName",
+    "private-ip-address": "PrivateIpAddress",
+    "dns-name": "PublicDnsName",
+    "ip-address": "PublicIpAddress",
+}
+
+
+class SourceError(Exception):
+    """A provider could not be read; the message is one line that says which and why."""
+
+
+# --- EC2 ------------------------------------------------------------------------------------------------------------
+def ec2_client(region: str, profile: str | None, endpoint_url: str | None, timeout: int, max_attempts: int) -> Any:
+    """An EC2 client that keeps timestamps as the strings AWS sent, so the raw results cache as JSON."""
+    session = boto3.session.Session(profile_name=profile, region_name=region or None)
+    session._session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    config = botocore.config.Config(
+        connect_timeout=min(timeout, 30),
+        read_timeout=timeout,
+        retries={"mode": "standard", "max_attempts": max_attempts},
+    )
+    return session.client("ec2", endpoint_url=endpoint_url or None, config=config)
+
+
+def ec2_filters(cluster_tag: str, cluster: str, filters: dict) -> list[dict]:
+    """DescribeInstances filters: the cluster tag, the user's filters, and running instances unless they say."""
+    result = [{"Name": f"tag:{cluster_tag}", "Values": [cluster]}]
+    for name, values in filters.items():
+        result.append(
+            {"Name": str(name), "Values": [str(v) for v in (values if isinstance(values, list) else [values])]}
+        )
+    if "instance-state-name" not in filters:
+        result.append({"Name": "instance-state-name", "Values": RUNNING_STATES})
+    return result
+
+
+def fetch_ec2_instances(client: Any, filters: list[dict]) -> list[dict]:
+    """Every instance the filters select, across all pages, as DescribeInstances returns them."""
+    instances = []
+    for page in client.get_paginator("describe_instances").paginate(
+        Filters=filters, PaginationConfig={"PageSize": 1000}
+    ):
+        for reservation in page.get("Reservations", []):
+            instances.extend(reservation.get("Instances", []))
+    return instances
+
+
+def ec2_error(region: str, endpoint_url: str | None, max_attempts: int, exc: Exception) -> str:
+    """One line saying why the EC2 source failed, for the errors an operator meets."""
+    where = f"ec2 source, region {region or '(default)'}"
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return f"{where}: no AWS credentials found (set aws_profile, AWS_PROFILE or AWS_ACCESS_KEY_ID)"
+    if isinstance(exc, botocore.exceptions.ProfileNotFound):
+        return f"{where}: {exc}"
+    if isinstance(exc, botocore.exceptions.NoRegionError):
+        return f"{where}: no region given (set regions or AWS_DEFAULT_REGION)"
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in AUTH_ERRORS:
+            return f"{where}: AWS rejected the credentials ({code}: {message})"
+        if code in DENIED_ERRORS or status == 403:
+            return f"{where}: not authorised to call ec2:DescribeInstances ({code}: {message})"
+        if code in THROTTLE_ERRORS:
+            return f"{where}: AWS throttled DescribeInstances and still did after {max_attempts} attempts with backoff"
+        return f"{where}: DescribeInstances failed ({code}: {message})"
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError):
+        return f"{where}: cannot reach the EC2 endpoint {endpoint_url or exc.kwargs.get('endpoint_url', '')}"
+    if isinstance(exc, botocore.exceptions.ReadTimeoutError):
+        return f"{where}: the EC2 endpoint did not answer in time (timeout)"
+    return f"{where}: {to_native(exc)}"
+
+
+def ec2_host_vars(instance: dict, region: str) -> dict:
+    """The host variables of an instance: what playbooks and constructed options need, not the whole record."""
+    tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+    return {
+        "hpc_source": "ec2",
+        "ec2_instance_id": instance["InstanceId"],
+        "ec2_instance_type": instance.get("InstanceType"),
+        "ec2_image_id": instance.get("ImageId"),
+        "ec2_region": region,
+        "ec2_availability_zone": instance.get("Placement", {}).get("AvailabilityZone"),
+        "ec2_vpc_id": instance.get("VpcId"),
+        "ec2_subnet_id": instance.get("SubnetId"),
+        "ec2_private_ip_address": instance.get("PrivateIpAddress"),
+        "ec2_private_dns_name": instance.get("PrivateDnsName"),
+        "ec2_public_ip_address": instance.get("PublicIpAddress"),
+        "ec2_public_dns_name": instance.get("PublicDnsName") or None,
+        "ec2_state": instance.get("State", {}).get("Name"),
+        "ec2_launch_time": instance.get("LaunchTime"),
+        "ec2_security_group_ids": [g["GroupId"] for g in instance.get("SecurityGroups", [])],
+        "ec2_tags": tags,
+    }
+
+
+def ec2_hostname(instance: dict, preferences: list[str]) -> str:
+    """The first name of the preference list that the instance has."""
+    for source in preferences:
+        if source == "tag:Name":
+            value = next((t["Value"] for t in instance.get("Tags", []) if t["Key"] == "Name"), "")
+        else:
+            value = instance.get(HOSTNAME_SOURCES[source]) or ""
+        if value:
+            return value
+    return instance["InstanceId"]
+
+
+# --- Docker ---------------------------------------------------------------------------------------------------------
+def docker_client(docker_host: str | None, timeout: int) -> Any:
+    """A low-level Docker API client for the configured engine, or the one the environment names."""
+    kwargs = {"base_url": docker_host} if docker_host else docker.utils.kwargs_from_env()
+    return docker.APIClient(version="auto", timeout=timeout, **kwargs)
+
+
+def fetch_containers(docker_host: str | None, timeout: int, cluster_label: str, cluster: str) -> list[dict]:
+    """The running containers of the cluster, in one list call (no inspect per container)."""
+    client = docker_client(docker_host, timeout)
+    try:
+        return client.containers(filters={"label": f"{cluster_label}={cluster}"})
+    finally:
+        client.close()
+
+
+def docker_error(docker_host: str | None, exc: Exception) -> str:
+    """One line saying why the Docker source failed."""
+    where = f"docker source, engine {docker_host or 'from the environment'}"
+    if isinstance(exc, docker.errors.APIError):
+        return f"{where}: the engine refused to list containers ({exc.explanation or exc})"
+    return f"{where}: Docker engine not reachable ({to_native(exc)})"
+
+
+def container_host_vars(container: dict, docker_host: str | None) -> dict:
+    """The host variables of a container: the docker connection to it, and what it is."""
+    name = container["Names"][0].lstrip("/")
+    networks = (container.get("NetworkSettings") or {}).get("Networks") or {}
+    variables = {
+        "hpc_source": "docker",
+        "ansible_connection": "community.docker.docker",
+        "ansible_host": name,
+        "docker_id": container["Id"],
+        "docker_image": container.get("Image"),
+        "docker_state": container.get("State"),
+        "docker_labels": container.get("Labels") or {},
+        "docker_networks": {net: info.get("IPAddress") for net, info in networks.items()},
+    }
+    if docker_host:
+        variables["ansible_docker_host"] = docker_host
+    return variables
+
+
+# --- the inventory --------------------------------------------------------------------------------------------------
+def role_groups(value: str | None) -> list[str]:
+    """The role groups of a comma-separated tag or label value."""
+    return [g.strip() for g in (value or "").split(",") if g.strip()]
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    """Builds the inventory; fetching is in the functions above, so each step is tested on its own."""
+
+    NAME = "hpcstack.cluster.hybrid"
+
+    def verify_file(self, path: str) -> bool:
+        return super().verify_file(path) and re.search(r"hybrid\.ya?ml$", path) is not None
+
+    def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+        cache_key = self.get_cache_key(path)
+        use_cache = self.get_option("cache") and cache
+        update_cache = self.get_option("cache") and not cache
+        results = None
+        if use_cache:
+            try:
+                results = self._cache[cache_key]
+            except KeyError:
+                update_cache = True
+        if results is None:
+            results = self._fetch()
+            # A source that failed is not cached: the next run asks it again instead of serving the gap for hours.
+            if update_cache and not results["errors"]:
+                self._cache[cache_key] = results
+        self._populate(results)
+
+    # Fetching: each source (each region) in its own thread, since they wait on the network, not the CPU.
+    def _fetch(self) -> dict:
+        sources = self.get_option("sources")
+        if "ec2" in sources and boto3 is None:
+            raise AnsibleError("hybrid inventory: the ec2 source needs the boto3 Python package")
+        if "docker" in sources and docker is None:
+            raise AnsibleError("hybrid inventory: the docker source needs the docker Python package")
+        cluster = self.get_option("cluster")
+        results: dict = {"ec2": {}, "docker": [], "errors": []}
+        jobs = {}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            if "ec2" in sources:
+                filters = ec2_filters(self.get_option("cluster_tag"), cluster, self.get_option("filters"))
+                for region in self.get_option("regions") or [""]:
+                    jobs[pool.submit(self._fetch_region, region, filters)] = ("ec2", region)
+            if "docker" in sources:
+                job = pool.submit(
+                    fetch_containers,
+                    self.get_option("docker_host"),
+                    self.get_option("timeout"),
+                    self.get_option("cluster_label"),
+                    cluster,
+                )
+                jobs[job] = ("docker", None)
+            for job, (source, region) in jobs.items():
+                try:
+                    if source == "ec2":
+                        region_name, instances = job.result()
+                        results["ec2"][region_name] = instances
+                    else:
+                        results["docker"] = job.result()
+                except Exception as exc:  # every provider failure becomes one line
+                    results["errors"].append(self._source_error(source, region, exc))
+        return results
+
+    def _fetch_region(self, region: str, filters: list[dict]) -> tuple[str, list[dict]]:
+        client = ec2_client(
+            region,
+            self.get_option("aws_profile"),
+            self.get_option("endpoint_url"),
+            self.get_option("timeout"),
+            self.get_option("max_attempts"),
+        )
+        return client.meta.region_name, fetch_ec2_instances(client, filters)
+
+    def _source_error(self, source: str, region: str | None, exc: Exception) -> str:
+        if source == "ec2":
+            return ec2_error(region, self.get_option("endpoint_url"), self.get_option("max_attempts"), exc)
+        return docker_error(self.get_option("docker_host"), exc)
+
+    # Building the inventory from the (fetched or cached) raw results.
+    def _populate(self, results: dict) -> None:
+        for error in results["errors"]:
+            if self.get_option("strict"):
+                raise AnsibleError(f"hybrid inventory: {error}")
+            self.display.warning(f"hybrid inventory: {error}; this source is skipped (strict: true fails instead)")
+        hosts = self._ec2_hosts(results["ec2"]) + self._docker_hosts(results["docker"])
+        self._wire_ec2_connections(hosts)
+        for name, groups, variables in hosts:
+            self._add_host(name, groups, make_unsafe(variables))
+        for parent, children in (self.get_option("parent_groups") or {}).items():
+            self.inventory.add_group(parent)
+            for child in children:
+                if child in self.inventory.groups:
+                    self.inventory.add_child(parent, child)
+
+    def _ec2_hosts(self, regions: dict) -> list[tuple[str, list[str], dict]]:
+        role_tag, preferences = self.get_option("role_tag"), self.get_option("hostnames")
+        hosts, taken = [], set()
+        for region, instances in regions.items():
+            for instance in instances:
+                name = ec2_hostname(instance, preferences)
+                if name in taken:
+                    self.display.warning(f"hybrid inventory: two EC2 hosts are named {name}; using the instance id")
+                    name = instance["InstanceId"]
+                taken.add(name)
+                variables = ec2_host_vars(instance, region)
+                groups = ["ec2", *role_groups(variables["ec2_tags"].get(role_tag))]
+                hosts.append((name, groups, variables))
+        return hosts
+
+    def _docker_hosts(self, containers: list[dict]) -> list[tuple[str, list[str], dict]]:
+        role_label, docker_host = self.get_option("role_label"), self.get_option("docker_host")
+        hosts = []
+        for container in containers:
+            variables = container_host_vars(container, docker_host)
+            groups = ["docker", *role_groups(variables["docker_labels"].get(role_label))]
+            hosts.append((variables["ansible_host"], groups, variables))
+        return hosts
+
+    def _wire_ec2_connections(self, hosts: list[tuple[str, list[str], dict]]) -> None:
+        """The bastion by its public address; every EC2 host without one through the bastion of its VPC."""
+        user, bastion_group = self.get_option("ec2_user"), self.get_option("bastion_group")
+        extra_args = self.get_option("ssh_common_args")
+        bastions = {}
+        for _name, groups, variables in hosts:
+            if variables["hpc_source"] == "ec2" and bastion_group in groups and variables["ec2_public_ip_address"]:
+                bastions.setdefault(variables["ec2_vpc_id"], variables["ec2_public_ip_address"])
+        for name, _groups, variables in hosts:
+            if variables["hpc_source"] != "ec2":
+                continue
+            public = variables["ec2_public_ip_address"]
+            variables.update(ansible_connection="ssh", ansible_user=user)
+            variables["ansible_host"] = public if public else variables["ec2_private_ip_address"]
+            args = []
+            if not public and self.get_option("use_bastion"):
+                bastion = bastions.get(variables["ec2_vpc_id"])
+                if bastion:
+                    args.append(f"-o ProxyJump={user}@{bastion}")
+                else:
+                    self.display.warning(
+                        f"hybrid inventory: {name} has no public address and no host of group {bastion_group} "
+                        f"with one is in its VPC {variables['ec2_vpc_id']}; it is reachable only from inside"
+                    )
+            if extra_args:
+                args.append(extra_args)
+            if args:
+                variables["ansible_ssh_common_args"] = " ".join(args)
+
+    def _add_host(self, name: str, groups: list[str], variables: dict) -> None:
+        self.inventory.add_host(name)
+        for group in groups:
+            group = self._sanitize_group_name(group)
+            self.inventory.add_group(group)
+            self.inventory.add_host(name, group=group)
+        for key, value in variables.items():
+            self.inventory.set_variable(name, key, value)
+        strict = self.get_option("strict")
+        if self.get_option("compose"):
+            self._set_composite_vars(self.get_option("compose"), variables, name, strict=strict)
+        if self.get_option("groups"):
+            self._add_host_to_composed_groups(self.get_option("groups"), variables, name, strict=strict)
+        if self.get_option("keyed_groups"):
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, name, strict=strict)
