@@ -14,6 +14,7 @@ STAGE := tools/stage.sh
 INVENTORY ?= inventories/local
 BENCH_SIZES ?= 2 16 2+db
 BENCH_USERS ?= 1000
+BENCH_INSTANCES ?= 5000
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
 .PHONY: help
@@ -87,6 +88,7 @@ molecule: venv images ## run the molecule scenarios (SCENARIOS="munge ..." to ch
 
 # --- benchmarks --------------------------------------------------------------------------------------------
 .PHONY: bench
-bench: venv images ## converge timings on fresh containers; 1,000 Slurm users: one slurm_user call vs a sacctmgr loop
+bench: venv images ## converge timings; 1,000 Slurm users (slurm_user vs a loop); 5,000 EC2 instances (hybrid vs aws_ec2)
 	python tools/bench.py $(BENCH_SIZES)
 	python tools/bench_accounting.py $(BENCH_USERS)
+	python tools/bench_inventory.py $(BENCH_INSTANCES)
