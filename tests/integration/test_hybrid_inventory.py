@@ -128,7 +128,7 @@ def hosts_of(data: dict, group: str) -> set[str]:
 
 def test_one_inventory_holds_both_sources_grouped_and_wired(moto, containers, tmp_path) -> None:
     ids = make_cluster(moto)
-    data, _ = inventory_list(write_config(tmp_path / "cluster.hybrid.yml", endpoint_url=moto.url))
+    data = inventory_list(write_config(tmp_path / "cluster.hybrid.yml", endpoint_url=moto.url))[0]
     hostvars = plain(data["_meta"]["hostvars"])
     # Only this cluster's running instances and containers.
     assert set(hostvars) == {"bastion01", "ctl01", "c01", "c02", *containers}
@@ -177,11 +177,11 @@ def test_cache_answers_without_the_providers_and_flush_asks_again(moto, containe
         cache_connection=str(tmp_path / "cache"),
         cache_timeout=3600,
     )
-    first, _ = inventory_list(config)
+    first = inventory_list(config)[0]
     moto.reset()  # the instances are gone from EC2; only the cache still knows them
-    cached, _ = inventory_list(config)
+    cached = inventory_list(config)[0]
     assert plain(cached["_meta"]["hostvars"]) == plain(first["_meta"]["hostvars"])
-    flushed, _ = inventory_list(config, "--flush-cache")
+    flushed = inventory_list(config, "--flush-cache")[0]
     assert set(flushed["_meta"]["hostvars"]) == set(containers)
 
 

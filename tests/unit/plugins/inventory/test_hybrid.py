@@ -282,7 +282,7 @@ def test_aws_errors_are_one_clear_line(tmp_path, monkeypatch, docker_calls, code
     message = str(failure.value)
     assert message.startswith("hybrid inventory: ec2 source, region eu-west-1: ")
     assert expected in message
-    assert "\n" not in message.split("Origin:")[0].strip()
+    assert "\n" not in message.split("Origin:", maxsplit=1)[0].strip()
 
 
 def test_without_strict_a_failing_source_is_skipped_with_a_warning(tmp_path, monkeypatch, docker_calls, capsys):
@@ -352,7 +352,7 @@ def test_docker_engine_absent_is_one_line(tmp_path: Path) -> None:
     socket_path = tmp_path / "no-engine.sock"
     with pytest.raises(AnsibleError) as failure:
         build(tmp_path, sources=["docker"], strict=True, docker_host=f"unix://{socket_path}", timeout=5)
-    message = str(failure.value).split("Origin:")[0].strip()
+    message = str(failure.value).split("Origin:", maxsplit=1)[0].strip()
     assert message.startswith(f"hybrid inventory: docker source, engine unix://{socket_path}: ")
     assert "Docker engine not reachable" in message
 
