@@ -66,8 +66,8 @@ def launch(url: str, count: int) -> None:
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
-    private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.16.0/20")["Subnet"]["SubnetId"]
-    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.32.0/20")["Subnet"]["SubnetId"]
+    private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.32.0/19")["Subnet"]["SubnetId"]
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.64.0/22")["Subnet"]["SubnetId"]
 
     def run(n: int, subnet: str, cluster: str, role: str, public_ip: bool = False) -> None:
         tags = [{"Key": "hpc_cluster", "Value": cluster}, {"Key": "hpc_role", "Value": role}]
@@ -161,6 +161,8 @@ def measure(label: str, config: Path, output: Path, *extra: str) -> dict:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    if not 2 <= count <= 8000:
+        sys.exit("bench: INSTANCES must be 2..8000 (the private subnet is a /19)")
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-west-1")
     with tempfile.TemporaryDirectory(prefix="hpcstack-bench-inventory.") as tmp:
         workdir = Path(tmp)
