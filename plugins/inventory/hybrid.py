@@ -167,6 +167,7 @@ try:
     import boto3
     import botocore.config
     import botocore.exceptions
+    import botocore.session
 except ImportError:
     boto3 = None
 
@@ -205,8 +206,9 @@ class SourceError(Exception):
 # --- EC2 ------------------------------------------------------------------------------------------------------------
 def ec2_client(region: str, profile: str | None, endpoint_url: str | None, timeout: int, max_attempts: int) -> Any:
     """An EC2 client that keeps timestamps as the strings AWS sent, so the raw results cache as JSON."""
-    session = boto3.session.Session(profile_name=profile, region_name=region or None)
-    session._session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    session = boto3.session.Session(botocore_session=core, profile_name=profile, region_name=region or None)
     config = botocore.config.Config(
         connect_timeout=min(timeout, 30),
         read_timeout=timeout,
