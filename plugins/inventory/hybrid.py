@@ -132,12 +132,14 @@ options:
 """
 
 EXAMPLES = r"""
+---
 # inventories/aws/cluster.hybrid.yml: the cluster on EC2, private nodes reached through the bastion.
 plugin: hpcstack.cluster.hybrid
 cluster: hpc1
 regions: [eu-west-1]
 sources: [ec2]
 
+---
 # inventories/hybrid/cluster.hybrid.yml: EC2 controller and compute plus on-prem Docker compute nodes.
 plugin: hpcstack.cluster.hybrid
 cluster: hpc1
