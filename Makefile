@@ -47,7 +47,8 @@ cluster: venv images ## bring up the local Docker cluster and converge site.yml 
 	@$(STAGE) site ansible-playbook -i $(INVENTORY) site.yml
 	@$(STAGE) smoke ansible-playbook -i $(INVENTORY) playbooks/smoke.yml
 	@echo "The local cluster is up. Reach a node with: docker exec -it hpc-controller bash"
-	@echo "(ssh through the bastion, Prometheus and Grafana join as their roles land)"
+	@echo "The bastion (hpc-bastion) runs the hardened sshd and fail2ban; operators' keys go in bastion_users."
+	@echo "(Prometheus and Grafana join as their roles land)"
 
 cluster-down: venv ## remove the local cluster's containers
 	ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml -e docker_nodes_state=absent
