@@ -160,7 +160,7 @@ def test_one_inventory_holds_both_sources_grouped_and_wired(moto, containers, tm
 def test_ping_reaches_the_containers_through_the_inventory(moto, containers, tmp_path) -> None:
     make_cluster(moto)
     config = write_config(tmp_path / "cluster.hybrid.yml", endpoint_url=moto.url)
-    result = ansible("ansible", "-i", str(config), "docker", "-m", "ansible.builtin.ping", "-o")
+    result = ansible("ansible", "-i", str(config), "docker", "-m", "ansible.builtin.ping")
     assert result.returncode == 0, result.stdout + result.stderr
     for name in containers:
         assert f"{name} | SUCCESS" in result.stdout
