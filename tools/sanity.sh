@@ -26,10 +26,11 @@ git ls-files -z --cached --others --exclude-standard --deduplicate | grep -zv '^
   | tar -cf - --null --no-recursion --ignore-failed-read -T - | tar -C "$dest" -xf -
 # The import test loads plugins with only the collections beside this one: put galaxy.yml's dependencies there,
 # from the ones the `ansible` package installed.
-bundled=$(python3 -c 'import ansible_collections, os; print(os.path.dirname(ansible_collections.__file__))')
 for dep in $(python3 -c 'import yaml; print(" ".join(yaml.safe_load(open("galaxy.yml"))["dependencies"]))'); do
+  src=$(python3 -c 'import importlib.util, sys
+print(importlib.util.find_spec("ansible_collections." + sys.argv[1]).submodule_search_locations[0])' "$dep")
   mkdir -p "$scratch/ansible_collections/${dep%%.*}"
-  cp -a "$bundled/${dep%%.*}/${dep#*.}" "$scratch/ansible_collections/${dep%%.*}/"
+  cp -a "$src" "$scratch/ansible_collections/${dep%%.*}/"
 done
 cd "$dest"
 ansible-test sanity --python "$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')" \
