@@ -36,6 +36,10 @@ for doc in "$top"/plugins/filter/*.yml; do
   [[ -e $doc ]] || continue
   ansible-doc -t filter "hpcstack.cluster.$(basename "$doc" .yml)" >/dev/null
 done
+for plugin in "$top"/plugins/inventory/*.py; do  # the installed inventory plugin's manual renders
+  ansible-doc -t inventory "hpcstack.cluster.$(basename "$plugin" .py)" | grep -q 'OPTIONS' \
+    || { echo "collection-check: inventory plugin $(basename "$plugin" .py) has no manual" >&2; exit 1; }
+done
 printf '[cluster]\nnode1 ansible_connection=local\n' >"$scratch/hosts"
 ansible-playbook -i "$scratch/hosts" hpcstack.cluster.site --syntax-check
 ansible-playbook -i "$scratch/hosts" hpcstack.cluster.site --list-tasks
