@@ -1,0 +1,344 @@
+"""End-to-end tests of playbooks/provision_aws.yml and playbooks/teardown_aws.yml against a moto EC2 server.
+
+Each test runs ansible-playbook as a subprocess on an emptied moto server on 127.0.0.1 (conftest.py) and checks the
+result with boto3 against the same endpoint. Run: pytest -p no:cacheprovider tests/integration/test_provision_aws.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+# conftest.py is not imported (it is no package member); its fixtures come by name.
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER = "itest"
+TAG = "hpc_cluster"
+REGION = "eu-west-1"
+TRUSTED_CIDR = "203.0.113.0/24"
+RECAP = re.compile(r"^localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
+LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+
+
+class PlaybookRun:
+    """The outcome of one ansible-playbook run: exit code, output, PLAY RECAP counts and wall time."""
+
+    def __init__(self, process: subprocess.CompletedProcess[str], seconds: float) -> None:
+        self.rc = process.returncode
+        self.output = process.stdout + process.stderr
+        self.seconds = seconds
+        match = RECAP.search(process.stdout)
+        self.changed = int(match.group(2)) if match else None
+        self.failed = int(match.group(4)) if match else None
+
+    def errors(self) -> list[str]:
+        """The messages of the task that failed (the preflight lists one per wrong variable)."""
+        for line in self.output.splitlines():
+            if line.startswith("fatal: [localhost]: FAILED! => "):
+                msg = json.loads(line.split(" => ", 1)[1])["msg"]
+                return msg if isinstance(msg, list) else [msg]
+        return []
+
+    def __repr__(self) -> str:
+        return f"PlaybookRun(rc={self.rc}, changed={self.changed}, {self.seconds:.1f}s)\n{self.output[-6000:]}"
+
+
+def run_playbook(playbook: str, extra_vars: dict[str, Any], tmp_path: Path) -> PlaybookRun:
+    """Run playbooks/<playbook> on localhost with extra_vars (as an -e @file, so no shell quoting applies)."""
+    vars_file = tmp_path / f"vars-{time.monotonic_ns()}.json"
+    vars_file.write_text(json.dumps(extra_vars))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env.pop("ANSIBLE_STDOUT_CALLBACK", None)
+    start = time.monotonic()
+    process = subprocess.run(
+        ["ansible-playbook", f"playbooks/{playbook}", "-e", f"@{vars_file}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    run = PlaybookRun(process, time.monotonic() - start)
+    print(f"{playbook}: rc={run.rc} changed={run.changed} wall={run.seconds:.1f}s")
+    return run
+
+
+def read_inventory(endpoint_url: str, tmp_path: Path) -> tuple[dict[str, list[str]], dict[str, dict]]:
+    """Hosts by group and host variables, as the collection's inventory plugin reads the test cluster from EC2."""
+    config = tmp_path / "itest.hybrid.yml"
+    config.write_text(
+        "plugin: hpcstack.cluster.hybrid\n"
+        f"cluster: {CLUSTER}\nsources: [ec2]\nregions: [{REGION}]\nendpoint_url: {endpoint_url}\n"
+    )
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    process = subprocess.run(
+        ["ansible-inventory", "-i", str(config), "--list"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    inventory = json.loads(process.stdout)
+    groups = {name: group.get("hosts", []) for name, group in inventory.items() if isinstance(group, dict)}
+    return groups, {host: plain(variables) for host, variables in inventory["_meta"]["hostvars"].items()}
+
+
+def plain(value: Any) -> Any:
+    """ansible-inventory marks untrusted strings as {'__ansible_unsafe': ...}; the text is what counts here."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+@pytest.fixture(scope="session")
+def public_key(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An OpenSSH public key of a throw-away key pair."""
+    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "itest", "-f", str(key)], check=True)
+    return key.with_suffix(".pub").read_text().strip()
+
+
+@pytest.fixture
+def ec2(moto: Any) -> Any:
+    """A boto3 EC2 client on the emptied moto server."""
+    return boto3.client("ec2", endpoint_url=moto.url, region_name=REGION)
+
+
+@pytest.fixture
+def cluster_vars(moto: Any, ec2: Any, public_key: str) -> dict[str, Any]:
+    """Every variable provision_aws.yml needs, pointed at moto."""
+    image = ec2.describe_images(Filters=[{"Name": "root-device-type", "Values": ["ebs"]}])["Images"][0]
+    return {
+        "aws_endpoint_url": moto.url,
+        "aws_region": REGION,
+        "aws_cluster_name": CLUSTER,
+        "aws_image_id": image["ImageId"],
+        "aws_public_key": public_key,
+        "aws_bastion_allowed_cidrs": [TRUSTED_CIDR],
+    }
+
+
+def cluster_filter(more: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """EC2 API filters for the resources of the test cluster, plus more (EC2 filter name: values)."""
+    extra = [{"Name": name, "Values": values} for name, values in (more or {}).items()]
+    return [{"Name": f"tag:{TAG}", "Values": [CLUSTER]}, *extra]
+
+
+def tags_of(resource: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def rule_sources(group: dict[str, Any], port: int) -> set[str]:
+    """CIDRs and security group ids that a security group lets in on TCP port."""
+    sources: set[str] = set()
+    for rule in group["IpPermissions"]:
+        if rule["IpProtocol"] in ("tcp", "-1") and rule.get("FromPort", 0) <= port <= rule.get("ToPort", 65535):
+            sources |= {r["CidrIp"] for r in rule.get("IpRanges", [])}
+            sources |= {p["GroupId"] for p in rule.get("UserIdGroupPairs", [])}
+    return sources
+
+
+def live_instances(ec2: Any) -> dict[str, dict[str, Any]]:
+    """The test cluster's instances that are not terminated, by Name tag."""
+    reservations = ec2.describe_instances(Filters=cluster_filter({"instance-state-name": LIVE_STATES}))["Reservations"]
+    return {tags_of(i)["Name"]: i for r in reservations for i in r["Instances"]}
+
+
+def count_cluster_resources(ec2: Any) -> dict[str, int]:
+    """How many resources of each kind carry the test cluster's tag (NAT gateways: not deleted)."""
+    nats = ec2.describe_nat_gateways(Filters=cluster_filter())["NatGateways"]
+    return {
+        "instances": len(live_instances(ec2)),
+        "nat_gateways": len([n for n in nats if n["State"] not in ("deleted", "deleting")]),
+        "addresses": len(ec2.describe_addresses(Filters=cluster_filter())["Addresses"]),
+        "internet_gateways": len(ec2.describe_internet_gateways(Filters=cluster_filter())["InternetGateways"]),
+        "route_tables": len(ec2.describe_route_tables(Filters=cluster_filter())["RouteTables"]),
+        "security_groups": len(ec2.describe_security_groups(Filters=cluster_filter())["SecurityGroups"]),
+        "subnets": len(ec2.describe_subnets(Filters=cluster_filter())["Subnets"]),
+        "vpcs": len(ec2.describe_vpcs(Filters=cluster_filter())["Vpcs"]),
+        "key_pairs": len(ec2.describe_key_pairs(Filters=cluster_filter())["KeyPairs"]),
+    }
+
+
+def nothing_created(ec2: Any) -> bool:
+    """True when moto holds nothing but its defaults: no instance, NAT, EIP, key or non-default VPC at all."""
+    return (
+        not ec2.describe_instances()["Reservations"]
+        and not ec2.describe_nat_gateways()["NatGateways"]
+        and not ec2.describe_addresses()["Addresses"]
+        and not ec2.describe_key_pairs()["KeyPairs"]
+        and all(v["IsDefault"] for v in ec2.describe_vpcs()["Vpcs"])
+    )
+
+
+def test_provision_builds_the_reference_network(ec2: Any, cluster_vars: dict[str, Any], tmp_path: Path) -> None:
+    summary_file = tmp_path / "cluster.yml"
+    run = run_playbook("provision_aws.yml", {**cluster_vars, "aws_summary_file": str(summary_file)}, tmp_path)
+    assert run.rc == 0, run
+
+    (vpc,) = ec2.describe_vpcs(Filters=cluster_filter())["Vpcs"]
+    assert vpc["CidrBlock"] == "10.0.0.0/16"
+    assert tags_of(vpc)["Name"] == f"{CLUSTER}-vpc"
+    subnets = {tags_of(s)["Name"]: s for s in ec2.describe_subnets(Filters=cluster_filter())["Subnets"]}
+    private, public = subnets[f"{CLUSTER}-private"], subnets[f"{CLUSTER}-public"]
+    assert (private["CidrBlock"], private["MapPublicIpOnLaunch"]) == ("10.0.1.0/24", False)
+    assert (public["CidrBlock"], public["MapPublicIpOnLaunch"]) == ("10.0.2.0/24", True)
+    assert private["AvailabilityZone"] == public["AvailabilityZone"] == f"{REGION}a"
+    assert {s["VpcId"] for s in subnets.values()} == {vpc["VpcId"]}
+
+    (igw,) = ec2.describe_internet_gateways(Filters=cluster_filter())["InternetGateways"]
+    assert igw["Attachments"] == [{"State": "available", "VpcId": vpc["VpcId"]}]
+    (nat,) = ec2.describe_nat_gateways(Filters=cluster_filter({"state": ["available"]}))["NatGateways"]
+    assert nat["SubnetId"] == public["SubnetId"]
+    (address,) = ec2.describe_addresses(Filters=cluster_filter())["Addresses"]
+    assert nat["NatGatewayAddresses"][0]["AllocationId"] == address["AllocationId"]
+
+    def default_route_of(subnet: dict[str, Any]) -> dict[str, Any]:
+        # moto does not implement the filter association.subnet-id, so the association is looked up here.
+        tables = ec2.describe_route_tables(Filters=cluster_filter())["RouteTables"]
+        (table,) = [t for t in tables if subnet["SubnetId"] in {a.get("SubnetId") for a in t["Associations"]}]
+        (route,) = [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+        return route
+
+    assert default_route_of(public)["GatewayId"] == igw["InternetGatewayId"]
+    assert default_route_of(private)["NatGatewayId"] == nat["NatGatewayId"]
+
+    groups = {g["GroupName"]: g for g in ec2.describe_security_groups(Filters=cluster_filter())["SecurityGroups"]}
+    bastion_sg, cluster_sg = groups[f"{CLUSTER}-bastion"], groups[f"{CLUSTER}-cluster"]
+    assert rule_sources(bastion_sg, 22) == {TRUSTED_CIDR}
+    assert [p["FromPort"] for p in bastion_sg["IpPermissions"]] == [22]
+    assert rule_sources(cluster_sg, 22) == {bastion_sg["GroupId"]}
+    for port in (6817, 6818, 6819, 9100, 9400):
+        assert rule_sources(cluster_sg, port) == {cluster_sg["GroupId"]}, port
+    assert rule_sources(cluster_sg, 3000) == {cluster_sg["GroupId"], bastion_sg["GroupId"]}
+    assert not any(rule.get("IpRanges") for rule in cluster_sg["IpPermissions"])
+
+    instances = live_instances(ec2)
+    assert sorted(instances) == [f"{CLUSTER}-{n}" for n in ("bastion", "compute01", "compute02", "controller")]
+    expected = {
+        "bastion": ("t3.micro", public, bastion_sg, "bastion", 8),
+        "controller": ("t3.large", private, cluster_sg, "slurm_controller,slurmdbd,monitoring", 20),
+        "compute01": ("c5n.large", private, cluster_sg, "slurm_compute", 20),
+        "compute02": ("c5n.large", private, cluster_sg, "slurm_compute", 20),
+    }
+    for name, (itype, subnet, group, roles, size) in expected.items():
+        instance = instances[f"{CLUSTER}-{name}"]
+        assert instance["InstanceType"] == itype, name
+        assert instance["SubnetId"] == subnet["SubnetId"], name
+        assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group["GroupId"]], name
+        assert tags_of(instance)["hpc_role"] == roles, name
+        assert instance["KeyName"] == f"{CLUSTER}-key", name
+        assert ("PublicIpAddress" in instance) == (name == "bastion"), name
+        (volume_id,) = [m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]]
+        assert ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["Size"] == size, name
+
+    (key,) = ec2.describe_key_pairs(Filters=cluster_filter())["KeyPairs"]
+    assert key["KeyName"] == f"{CLUSTER}-key"
+
+    summary = summary_file.read_text()
+    assert vpc["VpcId"] in summary
+    assert instances[f"{CLUSTER}-bastion"]["PublicIpAddress"] in summary
+    assert all(i["InstanceId"] in summary for i in instances.values())
+
+    # The tags are the contract with the inventory plugin: its groups must be the roles given above, the bastion
+    # reached on its public address and every private node through it.
+    groups, hostvars = read_inventory(cluster_vars["aws_endpoint_url"], tmp_path)
+    assert groups["bastion"] == [f"{CLUSTER}-bastion"]
+    assert groups["slurm_controller"] == groups["slurmdbd"] == groups["monitoring"] == [f"{CLUSTER}-controller"]
+    assert sorted(groups["slurm_compute"]) == [f"{CLUSTER}-compute01", f"{CLUSTER}-compute02"]
+    bastion_ip = instances[f"{CLUSTER}-bastion"]["PublicIpAddress"]
+    assert hostvars[f"{CLUSTER}-bastion"]["ansible_host"] == bastion_ip
+    assert "ansible_ssh_common_args" not in hostvars[f"{CLUSTER}-bastion"]
+    for name in ("controller", "compute01", "compute02"):
+        node = hostvars[f"{CLUSTER}-{name}"]
+        assert node["ansible_host"] == instances[f"{CLUSTER}-{name}"]["PrivateIpAddress"], name
+        assert node["ansible_ssh_common_args"] == f"-o ProxyJump=admin@{bastion_ip}", name
+
+
+def test_second_provision_changes_nothing_and_count_scales(
+    ec2: Any, cluster_vars: dict[str, Any], tmp_path: Path
+) -> None:
+    first = run_playbook("provision_aws.yml", cluster_vars, tmp_path)
+    assert first.rc == 0, first
+    before = {name: i["InstanceId"] for name, i in live_instances(ec2).items()}
+
+    second = run_playbook("provision_aws.yml", cluster_vars, tmp_path)
+    assert (second.rc, second.changed) == (0, 0), second
+    assert {name: i["InstanceId"] for name, i in live_instances(ec2).items()} == before
+    assert len(ec2.describe_addresses()["Addresses"]) == 1
+    assert len(ec2.describe_nat_gateways()["NatGateways"]) == 1
+
+    smaller = run_playbook("provision_aws.yml", {**cluster_vars, "aws_compute_count": 1}, tmp_path)
+    assert smaller.rc == 0, smaller
+    after = {name: i["InstanceId"] for name, i in live_instances(ec2).items()}
+    assert after == {k: v for k, v in before.items() if k != f"{CLUSTER}-compute02"}
+
+
+def test_teardown_removes_only_the_cluster(ec2: Any, cluster_vars: dict[str, Any], tmp_path: Path) -> None:
+    default_vpcs = [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["IsDefault"]]
+    assert default_vpcs
+    other = ec2.create_vpc(
+        CidrBlock="10.9.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": TAG, "Value": "other"}]}],
+    )["Vpc"]["VpcId"]
+    provision = run_playbook("provision_aws.yml", cluster_vars, tmp_path)
+    assert provision.rc == 0, provision
+    assert all(count_cluster_resources(ec2).values())
+
+    teardown = run_playbook("teardown_aws.yml", cluster_vars, tmp_path)
+    assert teardown.rc == 0, teardown
+    assert count_cluster_resources(ec2) == dict.fromkeys(count_cluster_resources(ec2), 0)
+    remaining = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]}
+    assert remaining == {*default_vpcs, other}
+    assert read_inventory(cluster_vars["aws_endpoint_url"], tmp_path)[1] == {}  # the plugin finds no host left
+
+    again = run_playbook("teardown_aws.yml", cluster_vars, tmp_path)
+    assert (again.rc, again.changed) == (0, 0), again
+
+
+@pytest.mark.parametrize(
+    ("override", "variable"),
+    [
+        pytest.param({"aws_bastion_allowed_cidrs": None}, "aws_bastion_allowed_cidrs", id="no-bastion-cidrs"),
+        pytest.param({"aws_bastion_allowed_cidrs": ["203.0.113.0/33"]}, "aws_bastion_allowed_cidrs", id="bad-cidr"),
+        pytest.param({"aws_public_subnet_cidr": "10.1.2.0/24"}, "aws_public_subnet_cidr", id="subnet-outside-vpc"),
+        pytest.param({"aws_image_id": None}, "aws_image_id", id="no-image"),
+        pytest.param({"aws_image_id": "ami-0123456789abcdef0"}, "aws_image_id", id="unknown-image"),
+        pytest.param({"aws_public_key": None}, "aws_public_key", id="no-public-key"),
+        pytest.param({"aws_compute_count": "two"}, "aws_compute_count", id="bad-count"),
+    ],
+)
+def test_bad_input_fails_before_any_change(
+    ec2: Any, cluster_vars: dict[str, Any], tmp_path: Path, override: dict[str, Any], variable: str
+) -> None:
+    extra = {k: v for k, v in {**cluster_vars, **override}.items() if v is not None}
+    run = run_playbook("provision_aws.yml", extra, tmp_path)
+    assert run.rc != 0, run
+    assert any(error.startswith(variable) for error in run.errors()), run
+    assert nothing_created(ec2)
+
+
+def test_open_bastion_is_allowed_only_explicitly_and_warned(
+    ec2: Any, cluster_vars: dict[str, Any], tmp_path: Path
+) -> None:
+    # The image is left out so that the run stops in preflight: what matters is that 0.0.0.0/0 passes it, warned.
+    extra = {k: v for k, v in cluster_vars.items() if k != "aws_image_id"}
+    run = run_playbook("provision_aws.yml", {**extra, "aws_bastion_allowed_cidrs": "0.0.0.0/0"}, tmp_path)
+    assert run.rc != 0, run
+    assert "WARNING: aws_bastion_allowed_cidrs contains 0.0.0.0/0" in run.output, run
+    errors = run.errors()
+    assert any(error.startswith("aws_image_id is required") for error in errors), run
+    assert not any("aws_bastion_allowed_cidrs" in error for error in errors), run
+    assert nothing_created(ec2)
