@@ -19,46 +19,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
 import yaml
+from moto_server import MotoServer
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = "bench"
 BATCH = 500  # instances per RunInstances call
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_moto(log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-    process = subprocess.Popen(
-        [server, "-H", "127.0.0.1", "-p", str(port)], stdout=log.open("w"), stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
-                return process, url
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                sys.exit(f"bench: moto did not start; see {log}")
-            time.sleep(0.2)
 
 
 def launch(url: str, count: int) -> None:
@@ -166,7 +139,8 @@ def main() -> None:
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="eu-west-1")
     with tempfile.TemporaryDirectory(prefix="hpcstack-bench-inventory.") as tmp:
         workdir = Path(tmp)
-        moto, url = start_moto(workdir / "moto.log")
+        moto = MotoServer(workdir / "moto.log")
+        url = moto.url
         try:
             start = time.monotonic()
             launch(url, count)
@@ -183,8 +157,7 @@ def main() -> None:
                 "aws_ec2 cached": measure("aws_ec2 cached", paths["aws_ec2"], workdir / "a2.json"),
             }
         finally:
-            moto.terminate()
-            moto.wait(timeout=30)
+            moto.stop()
         hybrid_hosts = json.loads((workdir / "h1.json").read_text())
         aws_ids = set(json.loads((workdir / "a1.json").read_text())["_meta"]["hostvars"])
         ids = {plain(v["ec2_instance_id"]) for v in hybrid_hosts["_meta"]["hostvars"].values()}

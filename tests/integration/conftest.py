@@ -6,71 +6,66 @@ leaves this machine. AWS credentials in the environment are fake ones that moto 
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# tools/moto_server.py, shared with tools/bench_inventory.py (loaded by path: tools/ is not a package).
+_spec = importlib.util.spec_from_file_location("moto_server", REPO / "tools" / "moto_server.py")
+moto_server_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(moto_server_module)
+MotoServer = moto_server_module.MotoServer
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def plain(value: Any) -> Any:
+    """ansible-inventory marks untrusted strings as {'__ansible_unsafe': ...}; the text is what the tests compare."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
 
 
-class MotoServer:
-    """A moto server process of our own on 127.0.0.1."""
+def run_ansible(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """Run an ansible command in the checkout with its ansible.cfg and default output; the result is not checked."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env.pop("ANSIBLE_STDOUT_CALLBACK", None)
+    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
-    def __init__(self, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        server = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-        self._log = log.open("w")
-        self.process = subprocess.Popen(
-            [server, "-H", "127.0.0.1", "-p", str(self.port)], stdout=self._log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2):
-                    break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail(f"moto server did not start on {self.url}; see {log}")
-                time.sleep(0.2)
 
-    def reset(self) -> None:
-        """Forget every resource (moto's reset API), so each test starts from an empty account."""
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+@pytest.fixture
+def ansible() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Return run_ansible: an ansible command of the checkout (ansible-playbook, ansible-inventory, ansible)."""
+    return run_ansible
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+
+@pytest.fixture
+def inventory_list() -> Callable[..., tuple[dict, str]]:
+    """Return a function giving `ansible-inventory --list` of a source (untrusted markers removed) and its stderr."""
+
+    def read(source: Path, *extra: str) -> tuple[dict, str]:
+        result = run_ansible("ansible-inventory", "-i", str(source), "--list", *extra, timeout=300)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        data["_meta"]["hostvars"] = plain(data["_meta"]["hostvars"])
+        return data, result.stderr
+
+    return read
 
 
 @pytest.fixture
 def unused_port() -> int:
     """A TCP port on 127.0.0.1 with nothing listening: an endpoint that cannot be reached."""
-    return free_port()
+    return moto_server_module.free_port()
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +87,10 @@ def aws_env() -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="session")
 def moto_server(aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """A moto server for the whole session, stopped by its pid at the end."""
-    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    except RuntimeError as failure:
+        pytest.fail(str(failure))
     yield server
     server.stop()
 

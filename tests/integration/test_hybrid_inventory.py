@@ -7,9 +7,6 @@ the containers through it. The test makes its own instances (in moto) and contai
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +15,6 @@ import boto3
 import docker
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[2]
-
 
 CLUSTER = "invtest"
 IMAGE = "hpcstack/debian:bookworm"
@@ -95,28 +89,6 @@ def write_config(path: Path, **options: object) -> Path:
     return path
 
 
-def ansible(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
-
-
-def inventory_list(config: Path, *extra: str) -> tuple[dict, str]:
-    result = ansible("ansible-inventory", "-i", str(config), "--list", *extra)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout), result.stderr
-
-
-def plain(value: object) -> object:
-    """ansible-inventory marks untrusted strings as {'__ansible_unsafe': ...}; compare their text."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
 def hosts_of(data: dict, group: str) -> set[str]:
     """Hosts of a group and of its children."""
     entry = data.get(group, {})
@@ -126,10 +98,10 @@ def hosts_of(data: dict, group: str) -> set[str]:
     return found
 
 
-def test_one_inventory_holds_both_sources_grouped_and_wired(moto, containers, tmp_path) -> None:
+def test_one_inventory_holds_both_sources_grouped_and_wired(moto, containers, inventory_list, tmp_path) -> None:
     ids = make_cluster(moto)
     data = inventory_list(write_config(tmp_path / "cluster.hybrid.yml", endpoint_url=moto.url))[0]
-    hostvars = plain(data["_meta"]["hostvars"])
+    hostvars = data["_meta"]["hostvars"]
     # Only this cluster's running instances and containers.
     assert set(hostvars) == {"bastion01", "ctl01", "c01", "c02", *containers}
     assert hosts_of(data, "bastion") == {"bastion01"}
@@ -157,7 +129,7 @@ def test_one_inventory_holds_both_sources_grouped_and_wired(moto, containers, tm
         assert hostvars[name]["ansible_host"] == name
 
 
-def test_ping_reaches_the_containers_through_the_inventory(moto, containers, tmp_path) -> None:
+def test_ping_reaches_the_containers_through_the_inventory(moto, containers, ansible, tmp_path) -> None:
     make_cluster(moto)
     config = write_config(tmp_path / "cluster.hybrid.yml", endpoint_url=moto.url)
     result = ansible("ansible", "-i", str(config), "docker", "-m", "ansible.builtin.ping")
@@ -167,7 +139,7 @@ def test_ping_reaches_the_containers_through_the_inventory(moto, containers, tmp
         assert '"ping": "pong"' in result.stdout
 
 
-def test_cache_answers_without_the_providers_and_flush_asks_again(moto, containers, tmp_path) -> None:
+def test_cache_answers_without_the_providers_and_flush_asks_again(moto, containers, inventory_list, tmp_path) -> None:
     make_cluster(moto)
     config = write_config(
         tmp_path / "cluster.hybrid.yml",
@@ -180,12 +152,14 @@ def test_cache_answers_without_the_providers_and_flush_asks_again(moto, containe
     first = inventory_list(config)[0]
     moto.reset()  # the instances are gone from EC2; only the cache still knows them
     cached = inventory_list(config)[0]
-    assert plain(cached["_meta"]["hostvars"]) == plain(first["_meta"]["hostvars"])
+    assert cached["_meta"]["hostvars"] == first["_meta"]["hostvars"]
     flushed = inventory_list(config, "--flush-cache")[0]
     assert set(flushed["_meta"]["hostvars"]) == set(containers)
 
 
-def test_a_failing_source_is_skipped_with_a_warning_or_fails_when_strict(moto, containers, tmp_path) -> None:
+def test_a_failing_source_is_skipped_with_a_warning_or_fails_when_strict(
+    moto, containers, inventory_list, ansible, tmp_path
+) -> None:
     make_cluster(moto)
     absent_engine = f"unix://{tmp_path}/no-engine.sock"
     config = write_config(tmp_path / "cluster.hybrid.yml", endpoint_url=moto.url, docker_host=absent_engine)
@@ -200,7 +174,7 @@ def test_a_failing_source_is_skipped_with_a_warning_or_fails_when_strict(moto, c
     assert "docker source, engine" in result.stderr
 
 
-def test_an_unreachable_endpoint_is_one_clear_line(aws_env, unused_port, tmp_path) -> None:
+def test_an_unreachable_endpoint_is_one_clear_line(aws_env, unused_port, ansible, tmp_path) -> None:
     url = f"http://127.0.0.1:{unused_port}"
     config = write_config(tmp_path / "cluster.hybrid.yml", endpoint_url=url, max_attempts=2, strict=True)
     result = ansible("ansible-inventory", "-i", str(config), "--list")

@@ -7,7 +7,6 @@ result with boto3 against the same endpoint. Run: pytest -p no:cacheprovider tes
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -18,7 +17,6 @@ import boto3
 import pytest
 
 # conftest.py is not imported (it is no package member); its fixtures come by name.
-REPO = Path(__file__).resolve().parents[2]
 CLUSTER = "itest"
 TAG = "hpc_cluster"
 REGION = "eu-west-1"
@@ -50,56 +48,32 @@ class PlaybookRun:
         return f"PlaybookRun(rc={self.rc}, changed={self.changed}, {self.seconds:.1f}s)\n{self.output[-6000:]}"
 
 
-def run_playbook(playbook: str, extra_vars: dict[str, Any], tmp_path: Path) -> PlaybookRun:
-    """Run playbooks/<playbook> on localhost with extra_vars (as an -e @file, so no shell quoting applies)."""
-    vars_file = tmp_path / f"vars-{time.monotonic_ns()}.json"
-    vars_file.write_text(json.dumps(extra_vars))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    env.pop("ANSIBLE_STDOUT_CALLBACK", None)
-    start = time.monotonic()
-    process = subprocess.run(
-        ["ansible-playbook", f"playbooks/{playbook}", "-e", f"@{vars_file}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    run = PlaybookRun(process, time.monotonic() - start)
-    print(f"{playbook}: rc={run.rc} changed={run.changed} wall={run.seconds:.1f}s")
+@pytest.fixture
+def run_playbook(ansible: Any) -> Any:
+    """Return a function running playbooks/<playbook> on localhost with extra_vars (an -e @file: no shell quoting)."""
+
+    def run(playbook: str, extra_vars: dict[str, Any], tmp_path: Path) -> PlaybookRun:
+        vars_file = tmp_path / f"vars-{time.monotonic_ns()}.json"
+        vars_file.write_text(json.dumps(extra_vars))
+        start = time.monotonic()
+        process = ansible("ansible-playbook", f"playbooks/{playbook}", "-e", f"@{vars_file}")
+        result = PlaybookRun(process, time.monotonic() - start)
+        print(f"{playbook}: rc={result.rc} changed={result.changed} wall={result.seconds:.1f}s")
+        return result
+
     return run
 
 
-def read_inventory(endpoint_url: str, tmp_path: Path) -> tuple[dict[str, list[str]], dict[str, dict]]:
+def read_inventory(inventory_list: Any, endpoint_url: str, tmp_path: Path) -> tuple[dict[str, list[str]], dict]:
     """Hosts by group and host variables, as the collection's inventory plugin reads the test cluster from EC2."""
     config = tmp_path / "itest.hybrid.yml"
     config.write_text(
         "plugin: hpcstack.cluster.hybrid\n"
         f"cluster: {CLUSTER}\nsources: [ec2]\nregions: [{REGION}]\nendpoint_url: {endpoint_url}\n"
     )
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
-    process = subprocess.run(
-        ["ansible-inventory", "-i", str(config), "--list"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    inventory = json.loads(process.stdout)
+    inventory = inventory_list(config)[0]
     groups = {name: group.get("hosts", []) for name, group in inventory.items() if isinstance(group, dict)}
-    return groups, {host: plain(variables) for host, variables in inventory["_meta"]["hostvars"].items()}
-
-
-def plain(value: Any) -> Any:
-    """ansible-inventory marks untrusted strings as {'__ansible_unsafe': ...}; the text is what counts here."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: plain(v) for k, v in value.items()}
-    return value
+    return groups, inventory["_meta"]["hostvars"]
 
 
 @pytest.fixture(scope="session")
@@ -183,7 +157,9 @@ def nothing_created(ec2: Any) -> bool:
     )
 
 
-def test_provision_builds_the_reference_network(ec2: Any, cluster_vars: dict[str, Any], tmp_path: Path) -> None:
+def test_provision_builds_the_reference_network(
+    ec2: Any, cluster_vars: dict[str, Any], run_playbook: Any, inventory_list: Any, tmp_path: Path
+) -> None:
     summary_file = tmp_path / "cluster.yml"
     run = run_playbook("provision_aws.yml", {**cluster_vars, "aws_summary_file": str(summary_file)}, tmp_path)
     assert run.rc == 0, run
@@ -254,7 +230,7 @@ def test_provision_builds_the_reference_network(ec2: Any, cluster_vars: dict[str
 
     # The tags are the contract with the inventory plugin: its groups must be the roles given above, the bastion
     # reached on its public address and every private node through it.
-    groups, hostvars = read_inventory(cluster_vars["aws_endpoint_url"], tmp_path)
+    groups, hostvars = read_inventory(inventory_list, cluster_vars["aws_endpoint_url"], tmp_path)
     assert groups["bastion"] == [f"{CLUSTER}-bastion"]
     assert groups["slurm_controller"] == groups["slurmdbd"] == groups["monitoring"] == [f"{CLUSTER}-controller"]
     assert sorted(groups["slurm_compute"]) == [f"{CLUSTER}-compute01", f"{CLUSTER}-compute02"]
@@ -268,7 +244,7 @@ def test_provision_builds_the_reference_network(ec2: Any, cluster_vars: dict[str
 
 
 def test_second_provision_changes_nothing_and_count_scales(
-    ec2: Any, cluster_vars: dict[str, Any], tmp_path: Path
+    ec2: Any, cluster_vars: dict[str, Any], run_playbook: Any, tmp_path: Path
 ) -> None:
     first = run_playbook("provision_aws.yml", cluster_vars, tmp_path)
     assert first.rc == 0, first
@@ -286,7 +262,9 @@ def test_second_provision_changes_nothing_and_count_scales(
     assert after == {k: v for k, v in before.items() if k != f"{CLUSTER}-compute02"}
 
 
-def test_teardown_removes_only_the_cluster(ec2: Any, cluster_vars: dict[str, Any], tmp_path: Path) -> None:
+def test_teardown_removes_only_the_cluster(
+    ec2: Any, cluster_vars: dict[str, Any], run_playbook: Any, inventory_list: Any, tmp_path: Path
+) -> None:
     default_vpcs = [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["IsDefault"]]
     assert default_vpcs
     other = ec2.create_vpc(
@@ -302,7 +280,9 @@ def test_teardown_removes_only_the_cluster(ec2: Any, cluster_vars: dict[str, Any
     assert count_cluster_resources(ec2) == dict.fromkeys(count_cluster_resources(ec2), 0)
     remaining = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]}
     assert remaining == {*default_vpcs, other}
-    assert read_inventory(cluster_vars["aws_endpoint_url"], tmp_path)[1] == {}  # the plugin finds no host left
+    assert (
+        read_inventory(inventory_list, cluster_vars["aws_endpoint_url"], tmp_path)[1] == {}
+    )  # the plugin finds no host left
 
     again = run_playbook("teardown_aws.yml", cluster_vars, tmp_path)
     assert (again.rc, again.changed) == (0, 0), again
@@ -321,7 +301,12 @@ def test_teardown_removes_only_the_cluster(ec2: Any, cluster_vars: dict[str, Any
     ],
 )
 def test_bad_input_fails_before_any_change(
-    ec2: Any, cluster_vars: dict[str, Any], tmp_path: Path, override: dict[str, Any], variable: str
+    ec2: Any,
+    cluster_vars: dict[str, Any],
+    run_playbook: Any,
+    tmp_path: Path,
+    override: dict[str, Any],
+    variable: str,
 ) -> None:
     extra = {k: v for k, v in {**cluster_vars, **override}.items() if v is not None}
     run = run_playbook("provision_aws.yml", extra, tmp_path)
@@ -331,7 +316,7 @@ def test_bad_input_fails_before_any_change(
 
 
 def test_open_bastion_is_allowed_only_explicitly_and_warned(
-    ec2: Any, cluster_vars: dict[str, Any], tmp_path: Path
+    ec2: Any, cluster_vars: dict[str, Any], run_playbook: Any, tmp_path: Path
 ) -> None:
     # The image is left out so that the run stops in preflight: what matters is that 0.0.0.0/0 passes it, warned.
     extra = {k: v for k, v in cluster_vars.items() if k != "aws_image_id"}
