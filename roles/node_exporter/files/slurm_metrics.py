@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Slurm metrics for node_exporter's textfile collector (installed by the hpcstack.cluster.node_exporter role).
 
 Runs sinfo, squeue, sdiag and `scontrol ping` once, turns their output into Prometheus gauges and replaces the
@@ -9,7 +8,7 @@ the controller's ping) are added under the same prefix.
 
 A Slurm command that fails or times out yields `slurm_collector_success{collector="..."} 0` and none of that
 command's metrics: old values are never presented as fresh. The script exits 0 whenever it wrote the file.
-Run by the hpcstack-slurm-metrics.timer systemd timer.
+Run by the hpcstack-slurm-metrics.timer systemd timer (`/usr/bin/python3 slurm_metrics.py --output ...`).
 """
 
 from __future__ import annotations
@@ -167,7 +166,7 @@ def parse_squeue(text: str) -> list[Job]:
         fields = line.split("|", 5)
         if len(fields) != 6:
             raise SlurmCommandError(f"squeue: unexpected line {line!r}")
-        _, partitions, state, submitted, _, reason = fields
+        partitions, state, submitted, reason = fields[1], fields[2], fields[3], fields[5]
         try:
             submit_time = datetime.fromisoformat(submitted.strip()).timestamp()
         except ValueError as exc:
@@ -196,7 +195,7 @@ def parse_sdiag(text: str) -> dict[str, float]:
             section = "other"
         if ":" not in line:
             continue
-        key, _, value = line.partition(":")
+        key, value = line.split(":", 1)
         scope = section if line[0].isspace() else ""
         try:
             found.setdefault((scope, key.strip()), float(value.split()[0]))
@@ -204,7 +203,7 @@ def parse_sdiag(text: str) -> dict[str, float]:
             continue
     if ("", "Server thread count") not in found:
         raise SlurmCommandError("sdiag: no 'Server thread count' in its output")
-    return {name: found.get(key, 0.0) for key, (name, _) in SDIAG_METRICS.items()}
+    return {metric[0]: found.get(key, 0.0) for key, metric in SDIAG_METRICS.items()}
 
 
 def parse_ping(text: str) -> list[tuple[str, str, bool]]:
@@ -306,7 +305,7 @@ def job_metrics(jobs: list[Job], partitions: list[str], now: float) -> Iterator[
             per_partition[partition, job.state] += 1
             if job.state == "pending":
                 oldest[partition] = max(oldest.get(partition, 0.0), now - job.submitted)
-    names = sorted(set(partitions) | {p for p, _ in per_partition})
+    names = sorted(set(partitions) | {pair[0] for pair in per_partition})
     pending = gauge("slurm_partition_jobs_pending", "Pending jobs per partition", ["partition"])
     by_state = gauge("slurm_partition_jobs", "Jobs per partition and state", ["partition", "state"])
     age = gauge(
@@ -375,7 +374,7 @@ class SlurmCollector:
             controllers = parse_ping(text)
             for host, role, answers in controllers:
                 family.add_metric([host, role], 1 if answers else 0)
-            up["any"] = any(answers for _, _, answers in controllers)
+            up["any"] = any(controller[2] for controller in controllers)
             return [family]
 
         attempt("ping", PING, ping)

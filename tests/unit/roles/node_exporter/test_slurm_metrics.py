@@ -222,7 +222,7 @@ def test_missing_command(monkeypatch: pytest.MonkeyPatch) -> None:
         replay.failures[command] = FileNotFoundError(2, "No such file or directory", command)
     samples = scrape(monkeypatch, replay)
 
-    assert {labels: v for labels, v in samples["slurm_collector_success"].items()} == {
+    assert samples["slurm_collector_success"] == {
         (("collector", c),): 0.0 for c in ("ping", "sinfo", "squeue", "sdiag")
     }
 
