@@ -48,7 +48,8 @@ cluster: venv images ## bring up the local Docker cluster and converge site.yml 
 	@$(STAGE) smoke ansible-playbook -i $(INVENTORY) playbooks/smoke.yml
 	@echo "The local cluster is up. Reach a node with: docker exec -it hpc-controller bash"
 	@echo "The bastion (hpc-bastion) runs the hardened sshd and fail2ban; operators' keys go in bastion_users."
-	@echo "(Prometheus and Grafana join as their roles land)"
+	@echo "Prometheus: http://127.0.0.1:9090 (alerts: /alerts). Grafana: http://127.0.0.1:3000 where it is installed (set GRAFANA_APT_REPO_URL),"
+	@echo "  user admin, password in inventories/local/.secrets/grafana_admin_password."
 
 cluster-down: venv ## remove the local cluster's containers
 	ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml -e docker_nodes_state=absent
@@ -66,8 +67,8 @@ test: venv images ## everything CI runs: lint, unit and integration tests, argum
 
 lint: venv ## ansible-lint (production profile) and ruff
 	ansible-lint --profile production
-	ruff check plugins tests tools molecule
-	ruff format --check plugins tests tools molecule
+	ruff check plugins roles tests tools molecule
+	ruff format --check plugins roles tests tools molecule
 
 unit: venv ## pytest tests/unit
 	pytest tests/unit
