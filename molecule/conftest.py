@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,3 +58,20 @@ def run_playbook(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[st
         return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def wait_for() -> Callable[..., str]:
+    """Return a function polling `probe()` until `done(value)` holds; it returns the last value or fails the test."""
+
+    def wait(probe: Callable[[], str], done: Callable[[str], bool], timeout: float, what: str) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = probe()
+            if done(value):
+                return value
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what}: still {value!r} after {timeout:.0f} s")
+            time.sleep(2)
+
+    return wait

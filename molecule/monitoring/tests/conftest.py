@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.parse
 from collections.abc import Callable
 
@@ -67,18 +66,13 @@ def promql(prometheus_api: Callable[..., dict]) -> Callable[[str], list[dict]]:
 
 
 @pytest.fixture(scope="session")
-def wait_for(promql: Callable[[str], list[dict]]) -> Callable[..., list[dict]]:
-    """Return a function polling a query until `accept(result)` holds; fails with the last answer after `timeout`."""
+def wait_for_query(
+    promql: Callable[[str], list[dict]], wait_for: Callable[..., list[dict]]
+) -> Callable[..., list[dict]]:
+    """Return a function polling a query until `accept(result)` holds; it returns the result or fails the test."""
 
     def wait(expr: str, accept: Callable[[list[dict]], bool], timeout: float = 90, what: str = "") -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while True:
-            result = promql(expr)
-            if accept(result):
-                return result
-            if time.monotonic() > deadline:
-                pytest.fail(f"{what or expr}: not within {timeout:g} s; Prometheus' last answer: {result}")
-            time.sleep(2)
+        return wait_for(lambda: promql(expr), accept, timeout, what or expr)
 
     return wait
 

@@ -13,7 +13,6 @@ import configparser
 import hashlib
 import json
 import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -102,16 +101,6 @@ def template_queries() -> Iterator[pytest.ParameterSet]:
         for variable in dashboard.get("templating", {}).get("list", []):
             if variable.get("type") == "query":
                 yield pytest.param(variable.get("definition", ""), id=f"{dashboard['uid']}/{variable['name']}")
-
-
-def wait_for_series(promql: Callable[[str], list[dict]], expr: str) -> list[dict]:
-    """Return the series of an instant query, polling while it has none (rates need two scrapes)."""
-    deadline = time.monotonic() + QUERY_TIMEOUT
-    while not (series := promql(expr)):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{expr!r} returned no series within {QUERY_TIMEOUT} s")
-        time.sleep(5)
-    return series
 
 
 def http_get(host, url: str, *, admin: bool = False) -> tuple[int, str]:
@@ -247,17 +236,18 @@ def test_dashboard_is_complete(name: str):
 
 
 @pytest.mark.parametrize("expr", list(panel_queries()))
-def test_panel_query_returns_data(promql, expr: str):
-    wait_for_series(promql, substitute(expr))
+def test_panel_query_returns_data(wait_for_query, expr: str):
+    # Polled: rates need two scrapes.
+    wait_for_query(substitute(expr), bool, QUERY_TIMEOUT, f"{expr!r} returning a series")
 
 
 @pytest.mark.parametrize("definition", list(template_queries()))
-def test_template_variable_has_values(promql, definition: str):
+def test_template_variable_has_values(wait_for_query, definition: str):
     match = LABEL_VALUES.match(definition)
     assert match, f"{definition!r} is not label_values(selector, label)"
     label = match["label"]
     selector = substitute(match["selector"]) if match["selector"] else f'{{{label}=~".+"}}'
-    series = wait_for_series(promql, f"count by ({label}) ({selector})")
+    series = wait_for_query(f"count by ({label}) ({selector})", bool, QUERY_TIMEOUT)
     assert all(item["metric"].get(label) for item in series), series
 
 

@@ -34,7 +34,7 @@ def controller(node, group_hosts):
     return node(group_hosts("slurm_controller")[0])
 
 
-def test_every_exporter_is_an_up_target(group_hosts, monitoring_host, wait_for):
+def test_every_exporter_is_an_up_target(group_hosts, monitoring_host, wait_for_query):
     """One job per inventory group (a host scraped once, in its first group), the Slurm controller's node_exporter,
     the GPU node's DCGM exporter and Prometheus itself: all up."""
     expected = {("prometheus", monitoring_host)}
@@ -48,7 +48,7 @@ def test_every_exporter_is_an_up_target(group_hosts, monitoring_host, wait_for):
 
     # host!="": Debian's package first starts Prometheus with its own configuration (localhost:9090 and :9100, no
     # host label); those series stay in the 5-minute lookback after the restart onto ours.
-    wait_for('up{host!=""}', all_up, what=f"every target of {sorted(expected)} up")
+    wait_for_query('up{host!=""}', all_up, what=f"every target of {sorted(expected)} up")
 
 
 def test_node_exporter_serves_the_textfile_collector(node, group_hosts, controller):
@@ -74,11 +74,11 @@ def test_node_exporter_serves_the_textfile_collector(node, group_hosts, controll
             assert not host.file(SLURM_FILE).exists, name
 
 
-def test_slurm_metrics_reach_prometheus(group_hosts, promql, wait_for):
+def test_slurm_metrics_reach_prometheus(group_hosts, promql, wait_for_query):
     """The Slurm figures in Prometheus describe the scenario's cluster: every compute node idle, the CPUs of all of
     them, one partition, every collector working."""
     compute = group_hosts("slurm_compute")
-    wait_for("slurm_nodes_idle", one_value(len(compute)))
+    wait_for_query("slurm_nodes_idle", one_value(len(compute)))
     total = values(promql("slurm_cpus_total"))[0]
     assert total >= len(compute)
     assert values(promql('slurm_partition_cpus_total{partition="batch"}')) == [total]
@@ -93,7 +93,7 @@ def test_slurm_metrics_reach_prometheus(group_hosts, promql, wait_for):
     assert values(promql("slurm_scheduler_threads")) != [0.0]
 
 
-def test_a_job_changes_the_slurm_metrics(controller, group_hosts, promql, wait_for):
+def test_a_job_changes_the_slurm_metrics(controller, group_hosts, promql, wait_for_query):
     """A job on every node turns them allocated in Prometheus; a job held back pends and ages; after scancel the
     cluster is idle again."""
     compute = len(group_hosts("slurm_compute"))
@@ -101,19 +101,19 @@ def test_a_job_changes_the_slurm_metrics(controller, group_hosts, promql, wait_f
     running = controller.check_output(f"sbatch --parsable -N{compute} --exclusive --wrap 'sleep 600'")
     held = controller.check_output("sbatch --parsable --begin=now+1hour --wrap true")
     try:
-        wait_for("slurm_queue_running", one_value(1))
-        wait_for("slurm_nodes_alloc", one_value(compute))
-        wait_for("slurm_cpus_alloc", one_value(total))
-        wait_for('slurm_partition_jobs{partition="batch",state="running"}', one_value(1))
-        wait_for("slurm_queue_pending", one_value(1))
-        wait_for('slurm_partition_jobs_pending_oldest_seconds{partition="batch"} > 0', lambda r: len(r) == 1)
+        wait_for_query("slurm_queue_running", one_value(1))
+        wait_for_query("slurm_nodes_alloc", one_value(compute))
+        wait_for_query("slurm_cpus_alloc", one_value(total))
+        wait_for_query('slurm_partition_jobs{partition="batch",state="running"}', one_value(1))
+        wait_for_query("slurm_queue_pending", one_value(1))
+        wait_for_query('slurm_partition_jobs_pending_oldest_seconds{partition="batch"} > 0', lambda r: len(r) == 1)
     finally:
         controller.run(f"scancel {running} {held}")
-    wait_for("slurm_nodes_idle", one_value(compute))
-    wait_for("slurm_queue_running + slurm_queue_pending", one_value(0))
+    wait_for_query("slurm_nodes_idle", one_value(compute))
+    wait_for_query("slurm_queue_running + slurm_queue_pending", one_value(0))
 
 
-def test_stopped_node_exporter_raises_exporter_down(node, group_hosts, prometheus_api, wait_for):
+def test_stopped_node_exporter_raises_exporter_down(node, group_hosts, prometheus_api, wait_for_query):
     """Stopping one compute node's node_exporter makes its target down and ExporterDown pending, then firing."""
     name = group_hosts("slurm_compute")[0]
     host = node(name)
@@ -127,30 +127,30 @@ def test_stopped_node_exporter_raises_exporter_down(node, group_hosts, prometheu
     assert alert_state() is None
     host.check_output("systemctl stop prometheus-node-exporter")
     try:
-        wait_for(f'up{{host="{name}",job="slurm_compute"}}', one_value(0))
-        wait_for(
+        wait_for_query(f'up{{host="{name}",job="slurm_compute"}}', one_value(0))
+        wait_for_query(
             f'ALERTS{{alertname="ExporterDown",host="{name}"}}',
             lambda result: bool(result) and result[0]["metric"]["alertstate"] in ("pending", "firing"),
         )
         assert alert_state() in ("pending", "firing")
     finally:
         host.check_output("systemctl start prometheus-node-exporter")
-    wait_for(f'up{{host="{name}",job="slurm_compute"}}', one_value(1))
+    wait_for_query(f'up{{host="{name}",job="slurm_compute"}}', one_value(1))
 
 
-def test_stopped_slurmctld_is_a_failed_collector_not_stale_figures(controller, promql, wait_for):
+def test_stopped_slurmctld_is_a_failed_collector_not_stale_figures(controller, promql, wait_for_query):
     """With slurmctld stopped the collector reports the controller down and its commands failed, and the Slurm
     figures disappear from Prometheus instead of repeating their last values."""
     controller.check_output("systemctl stop slurmctld")
     try:
-        wait_for("slurm_controller_up", one_value(0))
-        wait_for('slurm_collector_success{collector="sinfo"}', one_value(0))
+        wait_for_query("slurm_controller_up", one_value(0))
+        wait_for_query('slurm_collector_success{collector="sinfo"}', one_value(0))
         assert promql("slurm_nodes_idle") == []
         assert promql("slurm_cpus_total") == []
     finally:
         controller.check_output("systemctl start slurmctld")
-    wait_for("slurm_controller_up", one_value(1))
-    wait_for("min(slurm_collector_success)", one_value(1))
+    wait_for_query("slurm_controller_up", one_value(1))
+    wait_for_query("min(slurm_collector_success)", one_value(1))
 
 
 def test_alert_rules_pass_their_promtool_unit_tests(node, monitoring_host):

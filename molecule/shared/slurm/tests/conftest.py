@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -16,23 +15,6 @@ def controller(node, group_hosts):
 @pytest.fixture(scope="session")
 def computes(group_hosts) -> list[str]:
     return sorted(group_hosts("slurm_compute"))
-
-
-@pytest.fixture(scope="session")
-def wait_for() -> Callable[..., str]:
-    """Return a function polling `probe()` until `done(value)` holds; it returns the last value or fails the test."""
-
-    def wait(probe: Callable[[], str], done: Callable[[str], bool], timeout: float, what: str) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = probe()
-            if done(value):
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"{what}: still {value!r} after {timeout:.0f} s")
-            time.sleep(2)
-
-    return wait
 
 
 @pytest.fixture(scope="session")
