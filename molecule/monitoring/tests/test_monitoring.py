@@ -163,6 +163,12 @@ def test_alert_rules_pass_their_promtool_unit_tests(node, monitoring_host):
     assert "SUCCESS" in result.stdout + result.stderr
 
 
+def test_prometheus_sends_alerts_to_the_alertmanagers(prometheus_api):
+    """prometheus_alertmanager_targets reaches Prometheus' alerting configuration."""
+    active = [a["url"] for a in prometheus_api("alertmanagers")["activeAlertmanagers"]]
+    assert active == ["http://mon-ctl:9093/api/v2/alerts"]
+
+
 def test_live_configuration_passes_promtool(node, monitoring_host):
     """The running configuration and rules pass promtool, and Prometheus loaded them."""
     host = node(monitoring_host)
@@ -231,6 +237,11 @@ def failed_output(result) -> str:
             {"node_exporter_slurm_metrics_interval": 10, "node_exporter_slurm_metrics_timeout": 30},
             "node_exporter_slurm_metrics_timeout (30) whole seconds below it",
         ),
+        (
+            MONITORING_PLAYBOOK,
+            {"prometheus_alertmanager_targets": ["alertmanager"]},
+            "prometheus_alertmanager_targets must be a list of host:port addresses",
+        ),
     ],
     ids=[
         "no-grafana-password",
@@ -239,6 +250,7 @@ def failed_output(result) -> str:
         "bad-duration",
         "empty-group",
         "timeout",
+        "alertmanager-without-port",
     ],
 )
 def test_bad_variable_fails_preflight_naming_it(run_playbook, plays, extra_vars, message):
