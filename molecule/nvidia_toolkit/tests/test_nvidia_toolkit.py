@@ -7,6 +7,7 @@ opening one fails with ENXIO ("No such device or address") where the job's cgrou
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -179,6 +180,47 @@ def test_the_nvidia_play_says_what_it_did_and_changes_nothing(run_playbook):
     assert f"{GPU_NODE}: 2 GPU(s) (gpu:a100:2), device files given by the host" in out
     assert re.search(rf"{GPU_NODE}\s*: ok=\d+\s+changed=0", plain)
     assert re.search(rf"{PLAIN_NODE}\s*: ok=\d+\s+changed=0", plain)
+
+
+def test_gpu_hosts_join_the_group_prometheus_scrapes(run_playbook):
+    """Detection puts gpu-c1 (and only it) in group gpu: Prometheus' job `gpu` (prometheus_gpu_group) targets it."""
+    plays = [
+        {
+            "hosts": "slurm_compute",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "ansible.builtin.include_role": {
+                        "name": "hpcstack.cluster.nvidia_toolkit",
+                        "tasks_from": "detect.yml",
+                    },
+                }
+            ],
+        },
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [{"ansible.builtin.debug": {"msg": "gpu group: {{ groups['gpu'] | default([]) | join(',') }}"}}],
+        },
+    ]
+    result = run_playbook(plays)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f'gpu group: {GPU_NODE}"' in result.stdout
+
+
+@pytest.mark.skipif(
+    not os.environ.get("NVIDIA_CONTAINER_TOOLKIT_REPO_URL"),
+    reason="NVIDIA's container toolkit repository is not reachable here: set NVIDIA_CONTAINER_TOOLKIT_REPO_URL "
+    "(and NVIDIA_CONTAINER_TOOLKIT_KEY_URL) to a mirror to run this",
+)
+def test_the_container_toolkit_comes_from_the_configured_repository(node):
+    host = node(GPU_NODE)
+    assert host.package("nvidia-container-toolkit").is_installed
+    assert (
+        os.environ["NVIDIA_CONTAINER_TOOLKIT_REPO_URL"]
+        in host.file("/etc/apt/sources.list.d/nvidia-container-toolkit.sources").content_string
+    )
+    assert host.run("nvidia-ctk --version").rc == 0
 
 
 # --- bad input ---------------------------------------------------------------------------------------------------
