@@ -76,8 +76,9 @@ unit: venv ## pytest tests/unit
 integration: venv engine images ## pytest tests/integration: a moto EC2 server on 127.0.0.1 and real local containers
 	pytest -p no:cacheprovider tests/integration
 
-argspecs: venv ## every role's meta/argument_specs.yml matches its defaults/main.yml
+argspecs: venv ## every role's meta/argument_specs.yml matches its defaults/main.yml, and its README is generated from them
 	python tools/check_argument_specs.py roles
+	python tools/role_readme.py --check roles
 
 sanity: venv ## ansible-test sanity from an ansible_collections/hpcstack/cluster copy
 	tools/sanity.sh
