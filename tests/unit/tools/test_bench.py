@@ -1,0 +1,150 @@
+"""tools/bench.py: the specs it takes, the inventories it writes and the targets it reports."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+_spec = importlib.util.spec_from_file_location("bench", ROOT / "tools" / "bench.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def hosts_of(inventory: dict) -> dict[str, set[str]]:
+    """Return {group: its hosts, through its children} of an inventory as bench writes it."""
+    groups = inventory["all"]["children"]
+
+    def members(name: str) -> set[str]:
+        group = groups[name]
+        found = set(group.get("hosts") or {})
+        for child in group.get("children") or {}:
+            found |= members(child)
+        return found
+
+    return {name: members(name) for name in groups}
+
+
+@pytest.mark.parametrize(
+    ("text", "size", "slurm_only", "accounting"),
+    [("2", 2, False, False), ("16", 16, False, False), ("slurm:2", 2, True, False), ("slurm:16+db", 16, True, True)],
+)
+def test_parse_spec(text, size, slurm_only, accounting):
+    assert bench.parse_spec(text) == bench.Spec(text, size, slurm_only, accounting)
+
+
+@pytest.mark.parametrize("text", ["0", "100", "2+db", "slurm:", "slurm:x", "full:2", " 2"])
+def test_parse_spec_rejects(text):
+    with pytest.raises(bench.BenchError, match="bad spec"):
+        bench.parse_spec(text)
+
+
+def test_full_topology_is_the_local_one():
+    inventory = bench.inventory(bench.parse_spec("3"))
+    groups = hosts_of(inventory)
+    assert groups["bastion"] == {"bench-bastion"}
+    assert groups["slurm_controller"] == groups["slurmdbd"] == groups["monitoring"] == {"bench-ctl"}
+    assert groups["slurm_compute"] == {"bench-c01", "bench-c02", "bench-c03"}
+    assert groups["spack_buildhost"] == {"bench-build"}
+    assert groups["cluster"] == {"bench-ctl", "bench-c01", "bench-c02", "bench-c03", "bench-build"}
+    local = yaml.safe_load((ROOT / "inventories" / "local" / "hosts.yml").read_text())
+    assert set(groups) == set(local["all"]["children"])
+    every_host = set().union(*groups.values())
+    assert every_host == set(bench.container_names(bench.parse_spec("3")))
+
+
+def test_full_topology_publishes_no_port_and_installs_no_grafana():
+    inventory = bench.inventory(bench.parse_spec("2"))
+    text = yaml.safe_dump(inventory)
+    assert "published_ports" not in text
+    children = inventory["all"]["children"]
+    assert children["monitoring"]["vars"]["grafana_install_package"] is False
+    assert len(children["monitoring"]["vars"]["grafana_admin_password"]) >= 12
+    assert children["spack_buildhost"]["vars"]["spack_buildhost_enabled_environments"] == []
+
+
+def test_passwords_are_new_for_each_run():
+    first, second = (bench.inventory(bench.parse_spec("2"))["all"]["children"] for _ in range(2))
+    assert first["slurmdbd"]["vars"]["slurmdbd_db_password"] != second["slurmdbd"]["vars"]["slurmdbd_db_password"]
+
+
+@pytest.mark.parametrize(("text", "has_dbd"), [("slurm:2", False), ("slurm:2+db", True)])
+def test_slurm_only_topology(text, has_dbd):
+    inventory = bench.inventory(bench.parse_spec(text))
+    groups = hosts_of(inventory)
+    assert groups["cluster"] == {"bench-ctl", "bench-c01", "bench-c02"}
+    assert ("slurmdbd" in groups) is has_dbd
+    assert ("slurmdbd_db_password" in inventory["all"]["vars"]) is has_dbd
+    assert "bastion" not in groups
+
+
+def test_changed_counts_and_tasks():
+    output = """
+TASK [hpcstack.cluster.munge : Install munge] ******
+ok: [bench-ctl]
+changed: [bench-c01]
+RUNNING HANDLER [hpcstack.cluster.munge : Restart munge] ******
+changed: [bench-c01]
+
+PLAY RECAP *****
+bench-c01                  : ok=10   changed=2    unreachable=0    failed=0
+bench-ctl                  : ok=10   changed=0    unreachable=0    failed=0
+"""
+    assert bench.changed_total(output) == 2
+    assert bench.changed_tasks(output) == [
+        "hpcstack.cluster.munge : Install munge: bench-c01",
+        "hpcstack.cluster.munge : Restart munge: bench-c01",
+    ]
+
+
+def row(first: float, noop: float, changed: int = 0) -> dict:
+    return {"first_s": first, "noop_s": noop, "noop_changed": changed, "fetched_kib": 0, "served_kib": 0}
+
+
+def test_targets():
+    lines = bench.targets({"2": row(200, 50), "16": row(320, 70, 1), "slurm:2": row(80, 14)})
+    assert lines[0] == "full, 2 compute: no-op re-run 50.0 s with changed=0 (target <= 60 s with changed=0): met"
+    assert lines[1] == "16: first converge 1.60x that of 2 (target <= 1.5x): MISSED"
+    assert lines[2].startswith("slurm:2: first 80.0 s = 0.90x the reference")
+    assert bench.targets({"2": row(200, 50, 3)})[0].endswith("changed=3 (target <= 60 s with changed=0): MISSED")
+    assert bench.targets({}) == []
+
+
+def test_main_rejects_a_bad_spec_before_creating_anything(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "bench", lambda spec: pytest.fail("nothing must run"))
+    assert bench.main(["bench.py", "2", "2+db"]) == 2
+    assert "slurm:N+db" in capsys.readouterr().err
+
+
+def test_main_exits_1_when_a_noop_changed_something(monkeypatch):
+    monkeypatch.setattr(bench, "bench", lambda spec: row(100, 20, 1 if spec.name == "8" else 0))
+    assert bench.main(["bench.py", "2"]) == 0
+    assert bench.main(["bench.py", "2", "8"]) == 1
+
+
+def test_main_exits_2_when_a_run_fails(monkeypatch, capsys):
+    def failing(spec):
+        raise bench.BenchError("site.yml failed")
+
+    monkeypatch.setattr(bench, "bench", failing)
+    assert bench.main(["bench.py"]) == 2
+    assert "2: site.yml failed" in capsys.readouterr().err
+
+
+def test_containers_are_removed_when_a_run_fails(monkeypatch, tmp_path):
+    calls = []
+
+    def playbook(inventory_file, name, *extra):
+        calls.append((name, *extra))
+        if name == "site.yml":
+            raise bench.BenchError("site.yml failed")
+        return 1.0, ""
+
+    monkeypatch.setattr(bench, "playbook", playbook)
+    with pytest.raises(bench.BenchError):
+        bench.bench(bench.parse_spec("2"))
+    assert calls[0] == ("playbooks/docker_nodes.yml", "-e", "docker_nodes_cluster=bench")
+    assert calls[-1] == ("playbooks/docker_nodes.yml", "-e", "docker_nodes_state=absent")
