@@ -1,0 +1,273 @@
+"""inventories/hybrid as shipped, against a moto EC2 server on 127.0.0.1 and labelled containers on the local engine.
+
+The test makes the EC2 side as playbooks/provision_aws.yml tags it (cluster `hpc`) and three on-prem containers,
+then checks that the inventory gives site.yml what it needs: EC2 hosts through the bastion with ProxyJump, the
+containers with the docker connection, both in slurm_compute, the controller's groups, and the on-prem wiring of
+group_vars (tunnel ports the bastion role accepts, NodeAddr and scrape address on the on-prem network). Last,
+provision_aws.yml run with this inventory opens the cluster's security group to the on-prem network, and the inventory
+reads back what it made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import docker
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+INVENTORY = REPO / "inventories" / "hybrid"
+CLUSTER = "hpc"  # hybrid.hybrid.yml's cluster
+NETWORK = "hpc-onprem"  # group_vars/onprem.yml's hybrid_onprem_network
+IMAGE = "hpcstack/debian:bookworm"
+# Two nodes on the on-prem network and one that is not on it (its address falls back to its name).
+ON_NETWORK = ["hpcstack-hybtest-onprem01", "hpcstack-hybtest-onprem02"]
+OFF_NETWORK = "hpcstack-hybtest-onprem03"
+OTHER = "hpcstack-hybtest-other"
+EC2_NODES = {
+    "hpc-bastion": "bastion",
+    "hpc-controller": "slurm_controller,slurmdbd,monitoring",
+    "hpc-compute01": "slurm_compute",
+    "hpc-compute02": "slurm_compute",
+}
+
+
+@pytest.fixture(scope="module")
+def onprem() -> Iterator[dict[str, str | None]]:
+    """The on-prem containers, {name: address on the on-prem network or None}; removed at the end, with the network
+    when the test made it."""
+    client = docker.from_env()
+    names = [*ON_NETWORK, OFF_NETWORK, OTHER]
+    for name in names:
+        with contextlib.suppress(docker.errors.NotFound):
+            client.containers.get(name).remove(force=True)
+    try:
+        network, made_network = client.networks.get(NETWORK), False
+    except docker.errors.NotFound:
+        network, made_network = client.networks.create(NETWORK, labels={"org.hpcstack.owner": "hpcstack-test"}), True
+    labels = {"org.hpcstack.cluster": CLUSTER, "org.hpcstack.role": "slurm_compute"}
+    for name in [*ON_NETWORK, OFF_NETWORK]:
+        container = client.containers.create(IMAGE, ["sleep", "infinity"], name=name, labels=labels)
+        if name in ON_NETWORK:
+            network.connect(container)
+        container.start()
+    other = {"org.hpcstack.cluster": "someone-else", "org.hpcstack.role": "slurm_compute"}
+    client.containers.run(IMAGE, ["sleep", "infinity"], name=OTHER, labels=other, detach=True)
+    addresses: dict[str, str | None] = {}
+    for name in [*ON_NETWORK, OFF_NETWORK]:
+        networks = client.containers.get(name).attrs["NetworkSettings"]["Networks"]
+        addresses[name] = networks[NETWORK]["IPAddress"] if NETWORK in networks else None
+    yield addresses
+    for name in names:
+        client.containers.get(name).remove(force=True)
+    if made_network:
+        network.remove()
+    client.close()
+
+
+def make_ec2_side(moto: Any) -> dict[str, dict]:
+    """The reference network with the instances provision_aws.yml makes (and a stranger of another cluster)."""
+    ec2 = boto3.client("ec2", endpoint_url=moto.url)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    ids = {}
+    for name, role, cluster in [*((n, r, CLUSTER) for n, r in EC2_NODES.items()), ("x-compute", "slurm_compute", "x")]:
+        subnet = public if role == "bastion" else private
+        tags = [{"Key": k, "Value": v} for k, v in (("Name", name), ("hpc_cluster", cluster), ("hpc_role", role))]
+        reservation = ec2.run_instances(
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro" if role == "bastion" else "c5n.large",
+            NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "AssociatePublicIpAddress": subnet == public}],
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        )
+        ids[reservation["Instances"][0]["InstanceId"]] = name
+    reservations = ec2.describe_instances(InstanceIds=list(ids))["Reservations"]
+    return {ids[i["InstanceId"]]: i for r in reservations for i in r["Instances"]}
+
+
+def hosts_of(data: dict, group: str) -> set[str]:
+    """Hosts of a group and of its children."""
+    entry = data.get(group, {})
+    found = set(entry.get("hosts", []))
+    for child in entry.get("children", []):
+        found |= hosts_of(data, child)
+    return found
+
+
+def adhoc_results(output: str) -> dict[str, dict]:
+    """{host: result} of an ad-hoc run's default output (`host | SUCCESS => {...}`); failures are left out."""
+    pattern = re.compile(r"^(\S+) \| SUCCESS => (\{.*?^\})$", re.MULTILINE | re.DOTALL)
+    return {host: json.loads(body) for host, body in pattern.findall(output)}
+
+
+# What a host's variables template to, as site.yml's roles see them.
+WIRING = json.dumps(
+    {
+        "msg": (
+            "{{ {'forwards': bastion_reverse_tunnel_forwards | default(none),"
+            " 'slurm_node': slurm_node | default(none),"
+            " 'target': prometheus_target_host | default(none),"
+            " 'tunnel_enabled': bastion_tunnel_enabled | default(false),"
+            " 'srun_ports': slurm_conf_options.SrunPortRange | default(none)} }}"
+        )
+    }
+)
+
+
+@pytest.fixture
+def hybrid(moto, onprem, monkeypatch) -> dict[str, dict]:
+    """The EC2 side in moto and the plugin pointed at it (the on-prem containers are the module's)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", moto.url)
+    return make_ec2_side(moto)
+
+
+def test_the_inventory_groups_and_connects_both_sites(
+    hybrid: dict[str, dict], onprem: dict[str, str | None], inventory_list: Callable[..., tuple[dict, str]]
+) -> None:
+    data, warnings = inventory_list(INVENTORY)
+    assert "hybrid inventory" not in warnings, warnings  # both sources answered
+    hostvars = data["_meta"]["hostvars"]
+    containers = set(onprem)
+    assert set(hostvars) == set(EC2_NODES) | containers
+    assert hosts_of(data, "bastion") == {"hpc-bastion"}
+    for group in ("slurm_controller", "slurmdbd", "monitoring"):
+        assert hosts_of(data, group) == {"hpc-controller"}
+    assert hosts_of(data, "slurm_compute") == {"hpc-compute01", "hpc-compute02", *containers}
+    assert hosts_of(data, "onprem") == hosts_of(data, "docker") == containers
+    assert hosts_of(data, "ec2") == set(EC2_NODES)
+    # The munge key's holders: everything but the bastion.
+    assert hosts_of(data, "cluster") == set(hostvars) - {"hpc-bastion"}
+
+    bastion_ip = hybrid["hpc-bastion"]["PublicIpAddress"]
+    assert hostvars["hpc-bastion"]["ansible_host"] == bastion_ip
+    assert hostvars["hpc-bastion"]["ansible_connection"] == "ssh"
+    assert "ansible_ssh_common_args" not in hostvars["hpc-bastion"]
+    for name in ("hpc-controller", "hpc-compute01", "hpc-compute02"):
+        assert hostvars[name]["ansible_connection"] == "ssh"
+        assert hostvars[name]["ansible_user"] == "admin"
+        assert hostvars[name]["ansible_host"] == hybrid[name]["PrivateIpAddress"]
+        assert hostvars[name]["ansible_ssh_common_args"] == f"-o ProxyJump=admin@{bastion_ip}"
+    for name in containers:
+        assert hostvars[name]["ansible_connection"] == "community.docker.docker"
+        assert hostvars[name]["ansible_host"] == name
+        assert "ansible_ssh_common_args" not in hostvars[name]
+    for name, variables in hostvars.items():
+        assert variables["slurm_cluster_name"] == "hpc", name
+
+
+def test_group_vars_wire_tunnels_slurm_and_scraping_per_host(
+    hybrid: dict[str, dict], onprem: dict[str, str | None], ansible: Callable[..., Any]
+) -> None:
+    result = ansible("ansible", "-i", str(INVENTORY), "all", "-m", "ansible.builtin.debug", "-a", WIRING)
+    assert result.returncode == 0, result.stdout + result.stderr
+    wiring = {host: answer["msg"] for host, answer in adhoc_results(result.stdout).items()}
+    assert set(wiring) == set(EC2_NODES) | set(onprem)
+
+    assert wiring["hpc-bastion"]["tunnel_enabled"] is True
+    # Each on-prem node by name: sshd on 2222+i and slurmd 6818 on 16818+i of the bastion's loopback; Slurm and
+    # Prometheus use its address on the on-prem network.
+    for index, name in enumerate(sorted(onprem)):
+        node = wiring[name]
+        assert node["forwards"] == [
+            {"remote_port": 2222 + index, "local_port": 22},
+            {"remote_port": 16818 + index, "local_port": 6818},
+        ]
+        address = onprem[name] or name
+        assert node["slurm_node"] == {"Feature": "onprem", "NodeAddr": address}
+        assert node["target"] == address
+    assert onprem[OFF_NETWORK] is None
+    assert all(onprem[name] for name in ON_NETWORK)
+    for name in ("hpc-compute01", "hpc-compute02"):
+        assert wiring[name]["slurm_node"] == {"Feature": "cloud", "NodeAddr": hybrid[name]["PrivateIpAddress"]}
+        assert wiring[name]["forwards"] is None
+    for name, values in wiring.items():
+        assert values["srun_ports"] == "60001-63000", name
+
+
+def test_the_bastion_role_accepts_the_on_prem_tunnel_settings(hybrid, onprem, ansible) -> None:
+    # The reverse_tunnel entry point's own checks (bastion in the inventory, ports valid and distinct) on every node.
+    result = ansible(
+        "ansible",
+        "-i",
+        str(INVENTORY),
+        "onprem",
+        "-m",
+        "ansible.builtin.include_role",
+        "-a",
+        "name=hpcstack.cluster.bastion tasks_from=reverse_tunnel_preflight",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAILED" not in result.stdout
+    # Per node: the include itself, then its three checks (bastion, each forward, distinct ports), all passed.
+    for name in onprem:
+        assert len(re.findall(rf"^{re.escape(name)} \| SUCCESS => ", result.stdout, re.MULTILINE)) == 4, name
+    assert result.stdout.count('"msg": "All assertions passed"') == 4 * len(onprem)
+
+
+def test_the_on_prem_nodes_answer_through_the_docker_connection(hybrid, onprem, ansible) -> None:
+    result = ansible("ansible", "-i", str(INVENTORY), "onprem", "-m", "ansible.builtin.ping")
+    assert result.returncode == 0, result.stdout + result.stderr
+    answers = adhoc_results(result.stdout)
+    assert set(answers) == set(onprem)
+    assert all(answer["ping"] == "pong" for answer in answers.values())
+
+
+def test_provisioning_from_this_inventory_opens_the_cluster_to_the_on_prem_network(
+    moto, onprem, inventory_list, ansible, monkeypatch, tmp_path
+) -> None:
+    # provision_aws.yml run with this inventory's group_vars (aws_cluster_name hpc, the on-prem rules), then the
+    # inventory reads what it made: the same groups and connections as above, with the containers.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", moto.url)
+    ec2 = boto3.client("ec2", endpoint_url=moto.url)
+    image = ec2.describe_images(Filters=[{"Name": "root-device-type", "Values": ["ebs"]}])["Images"][0]["ImageId"]
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    settings = tmp_path / "settings.json"
+    settings.write_text(
+        json.dumps(
+            {
+                "aws_endpoint_url": moto.url,
+                "aws_image_id": image,
+                "aws_public_key": key.with_suffix(".pub").read_text().strip(),
+                "aws_bastion_allowed_cidrs": ["203.0.113.0/24"],
+            }
+        )
+    )
+    result = ansible("ansible-playbook", "-i", str(INVENTORY), "playbooks/provision_aws.yml", "-e", f"@{settings}")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["hpc-cluster"]}])
+    (cluster_group,) = groups["SecurityGroups"]
+
+    def sources(port: int) -> set[str]:
+        found = set()
+        for rule in cluster_group["IpPermissions"]:
+            if rule.get("FromPort", 0) <= port <= rule.get("ToPort", 65535):
+                found |= {r["CidrIp"] for r in rule.get("IpRanges", [])}
+                found |= {p["GroupId"] for p in rule.get("UserIdGroupPairs", [])}
+        return found
+
+    own = cluster_group["GroupId"]
+    for port in (6817, 6818, 6819, 60001, 63000, 9100, 9400):
+        assert sources(port) == {"172.30.0.0/24", own}, port
+    assert "172.30.0.0/24" not in sources(22)
+
+    data = inventory_list(INVENTORY)[0]
+    hostvars = data["_meta"]["hostvars"]
+    assert hosts_of(data, "bastion") == {"hpc-bastion"}
+    assert hosts_of(data, "slurm_controller") == {"hpc-controller"}
+    assert hosts_of(data, "slurm_compute") == {"hpc-compute01", "hpc-compute02", *onprem}
+    bastion_ip = hostvars["hpc-bastion"]["ansible_host"]
+    for name in ("hpc-controller", "hpc-compute01", "hpc-compute02"):
+        assert hostvars[name]["ansible_ssh_common_args"] == f"-o ProxyJump=admin@{bastion_ip}"
