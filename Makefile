@@ -12,7 +12,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 STAGE := tools/stage.sh
 INVENTORY ?= inventories/local
-BENCH_SIZES ?= 2 16 2+db
+BENCH_SIZES ?= 2 8 16
 BENCH_USERS ?= 1000
 BENCH_INSTANCES ?= 5000
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
@@ -28,8 +28,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-.PHONY: venv engine images images-rebuild
+.PHONY: venv engine images images-rebuild wheels
 venv: $(VENV)/.installed ## Python virtualenv with ansible, molecule and the test tools
+
+WHEEL_REQUIREMENTS := $(wildcard playbooks/files/workloads/*/requirements.txt)
+.cache/wheels/.done: $(WHEEL_REQUIREMENTS) | $(VENV)/.installed
+	for r in $(WHEEL_REQUIREMENTS); do \
+	  $(VENV)/bin/pip download --quiet --dest .cache/wheels/$$(basename $$(dirname $$r)) -r $$r 2>&1 | { grep -v '^WARNING: Location' || true; }; \
+	done
+	touch $@
+
+wheels: .cache/wheels/.done ## the workloads' Python wheels (ReFrame, Streamlit) in .cache/wheels, for nodes without an index
 
 engine: ## make a Docker engine available (installs/starts Debian's docker.io only when none answers)
 	tools/docker-engine.sh
@@ -41,15 +50,24 @@ images-rebuild: engine ## rebuild the local base images
 	FORCE=1 tools/build-images.sh
 
 # --- the local cluster -------------------------------------------------------------------------------------
-.PHONY: cluster cluster-down
-cluster: venv images ## bring up the local Docker cluster and converge site.yml on it
+.PHONY: cluster cluster-down health
+cluster: venv images wheels ## bring up the local Docker cluster, converge site.yml and the workloads on it, run a smoke job
 	@$(STAGE) containers ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml
 	@$(STAGE) site ansible-playbook -i $(INVENTORY) site.yml
+	@$(STAGE) workloads ansible-playbook -i $(INVENTORY) playbooks/workloads.yml
 	@$(STAGE) smoke ansible-playbook -i $(INVENTORY) playbooks/smoke.yml
-	@echo "The local cluster is up. Reach a node with: docker exec -it hpc-controller bash"
-	@echo "The bastion (hpc-bastion) runs the hardened sshd and fail2ban; operators' keys go in bastion_users."
-	@echo "Prometheus: http://127.0.0.1:9090 (alerts: /alerts). Grafana: http://127.0.0.1:3000 where it is installed (set GRAFANA_APT_REPO_URL),"
-	@echo "  user admin, password in inventories/local/.secrets/grafana_admin_password."
+	@echo "The local cluster is up."
+	@echo "  SSH goes through the bastion (published on 127.0.0.1:2200) with the operator key made in $(INVENTORY)/.secrets:"
+	@echo "    ssh -F $(INVENTORY)/.secrets/ssh_config -N -L 8501:hpc-compute01:8501 bastion   # a tunnel to a compute node"
+	@echo "  Nodes' shells: docker exec -it hpc-controller bash   (sinfo, sbatch, sacct; examples in /opt/hpcstack/examples)"
+	@echo "  Streamlit on Slurm: sbatch /opt/hpcstack/examples/streamlit/streamlit.sbatch on hpc-controller, then open"
+	@echo "    the tunnel above to the node squeue shows and browse http://127.0.0.1:8501"
+	@echo "  Health suite (ReFrame): make health"
+	@echo "  Prometheus: http://127.0.0.1:9090 (alerts: /alerts). Grafana: http://127.0.0.1:3000 where it is installed"
+	@echo "    (set GRAFANA_APT_REPO_URL), user admin, password in $(INVENTORY)/.secrets/grafana_admin_password."
+
+health: venv ## run the ReFrame health suite on the local cluster (after make cluster)
+	@$(STAGE) health ansible-playbook -i $(INVENTORY) playbooks/health.yml
 
 cluster-down: venv ## remove the local cluster's containers
 	ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml -e docker_nodes_state=absent
@@ -67,8 +85,8 @@ test: venv images ## everything CI runs: lint, unit and integration tests, argum
 
 lint: venv ## ansible-lint (production profile) and ruff
 	ansible-lint --profile production
-	ruff check plugins roles tests tools molecule
-	ruff format --check plugins roles tests tools molecule
+	ruff check plugins roles tests tools molecule playbooks
+	ruff format --check plugins roles tests tools molecule playbooks
 
 unit: venv ## pytest tests/unit
 	pytest tests/unit
@@ -86,12 +104,12 @@ sanity: venv ## ansible-test sanity from an ansible_collections/hpcstack/cluster
 collection: venv ## build the collection, install it offline and use it by FQCN
 	tools/collection-check.sh
 
-molecule: venv images ## run the molecule scenarios (SCENARIOS="munge ..." to choose)
+molecule: venv images wheels ## run the molecule scenarios (SCENARIOS="munge ..." to choose)
 	@for s in $(SCENARIOS); do $(STAGE) molecule-$$s molecule test -s $$s; done
 
 # --- benchmarks --------------------------------------------------------------------------------------------
 .PHONY: bench
-bench: venv images ## converge timings; 1,000 Slurm users (slurm_user vs a loop); 5,000 EC2 instances (hybrid vs aws_ec2)
+bench: venv images ## site.yml timings (local topology, 2/8/16 compute; slurm:N: Slurm only); 1,000 Slurm users (slurm_user vs a loop); 5,000 EC2 instances (hybrid vs aws_ec2)
 	python tools/bench.py $(BENCH_SIZES)
 	python tools/bench_accounting.py $(BENCH_USERS)
 	python tools/bench_inventory.py $(BENCH_INSTANCES)

@@ -67,7 +67,7 @@ def test_full_topology_publishes_no_port_and_installs_no_grafana():
 
 
 def test_passwords_are_new_for_each_run():
-    first, second = (bench.inventory(bench.parse_spec("2"))["all"]["children"] for _ in range(2))
+    first, second = (bench.inventory(bench.parse_spec(spec))["all"]["children"] for spec in ("2", "2"))
     assert first["slurmdbd"]["vars"]["slurmdbd_db_password"] != second["slurmdbd"]["vars"]["slurmdbd_db_password"]
 
 

@@ -1,0 +1,141 @@
+"""The whole cluster works: the health suite passes on it, and an operator reaches its services through the bastion.
+
+- the ReFrame health suite (playbooks/health.yml, `make health` on the local cluster) passes every check, the GPU
+  job on cl-c2 included;
+- the Streamlit-on-Slurm job runs on a compute node, and its page answers through an SSH tunnel via the bastion, made
+  with the operator's key and ssh_config that playbooks/bastion.yml wrote;
+- Prometheus, on the private controller, answers a query through the same kind of tunnel, with data from every node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
+INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
+CONTROLLER = "cl-ctl"
+COMPUTE = ["cl-c1", "cl-c2"]
+
+
+def free_port() -> int:
+    """Return a TCP port free on this machine's loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def tunnel(target: str, port: int) -> Iterator[int]:
+    """Forward a local loopback port to target:port through the bastion, as the operator does; yield the local port."""
+    local = free_port()
+    ssh = subprocess.Popen(
+        ["ssh", "-F", str(EPHEMERAL / "ssh_config"), "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
+         "-N", "-L", f"127.0.0.1:{local}:{target}:{port}", "bastion"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), timeout=1):
+                break
+            if ssh.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"no tunnel to {target}:{port} through the bastion: {ssh.communicate()[1]}")
+            time.sleep(0.5)
+        yield local
+    finally:
+        ssh.terminate()
+        ssh.wait(timeout=10)
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read().decode()
+
+
+def test_health_suite_passes_every_check():
+    result = subprocess.run(
+        ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks/health.yml")],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    for check in ("SlurmNodesIdle", "MungeAcrossNodes", "MpiHelloAcrossNodes", "AccountingRecordsJob", "GpuJob"):
+        assert re.search(rf"\[ +OK \] \(\d/5\) {check} ", result.stdout), f"{check} did not pass:\n{result.stdout}"
+    assert "Ran 5/5 test case(s) from 5 check(s) (0 failure(s), 0 expected failure(s), 0 skipped" in result.stdout
+
+
+def test_health_suite_jobs_are_in_accounting(node):
+    records = node(CONTROLLER).check_output(
+        "sacct --noheader --allocations --parsable2 --starttime=now-1hour --format=JobName,State,NodeList"
+    )
+    lines = records.splitlines()
+    assert "rfm_accounting|COMPLETED|" in "\n".join(lines)
+    mpi = [line for line in lines if line.startswith("rfm_mpi_hello|COMPLETED|")]
+    assert mpi, records
+    assert mpi[-1].split("|")[2] == "cl-c[1-2]"
+
+
+@pytest.fixture
+def streamlit_job(node, wait_for) -> Iterator[tuple[str, str]]:
+    """Submit the Streamlit job on the controller; yield (job id, node) once it runs; cancel it afterwards."""
+    ctl = node(CONTROLLER)
+    job = ctl.check_output("sbatch --parsable /opt/hpcstack/examples/streamlit/streamlit.sbatch").strip()
+    try:
+        state = wait_for(
+            lambda: ctl.check_output(f"squeue --noheader --jobs={job} --format='%T %N'"),
+            lambda value: value.startswith("RUNNING "), 60, f"Streamlit job {job}",
+        )  # fmt: skip
+        yield job, state.split()[1]
+    finally:
+        ctl.run(f"scancel {job}")
+
+
+def test_streamlit_page_through_the_bastion(node, wait_for, streamlit_job):
+    job, compute = streamlit_job
+    assert compute in COMPUTE
+    log = f"/tmp/streamlit_{job}.out"
+    wait_for(lambda: node(compute).run(f"cat {log}").stdout, lambda text: "view your Streamlit app" in text, 60,
+             f"Streamlit's start in {log}")  # fmt: skip
+    with tunnel(compute, 8501) as port:
+        assert fetch(f"http://127.0.0.1:{port}/_stcore/health") == "ok"
+        page = fetch(f"http://127.0.0.1:{port}/")
+    assert "<title>Streamlit</title>" in page
+    assert "You need to enable JavaScript to run this app." in page
+    # The tunnel went through the bastion: its sshd logged the operator's forward to the node.
+    journal = node("cl-bastion").check_output("journalctl -u ssh --no-pager -q -o cat --since=-5min")
+    assert re.search(r"Accepted publickey for operator ", journal), journal[-2000:]
+
+
+def test_streamlit_app_renders(node):
+    # The page above is Streamlit's shell; the app itself runs per browser session. Streamlit's AppTest runs the
+    # app's script as a session would, with the node's installed packages.
+    script = (
+        "from streamlit.testing.v1 import AppTest; "
+        "at = AppTest.from_file('/opt/hpcstack/examples/streamlit/app.py').run(timeout=60); "
+        "assert not at.exception, at.exception; "
+        "print(at.title[0].value); print(at.markdown[0].value)"
+    )
+    output = node(COMPUTE[0]).check_output(f'/opt/hpcstack/streamlit/bin/python -c "{script}"')
+    title, text = output.splitlines()[:2]
+    assert title == "Streamlit on Slurm"
+    assert f"on node {COMPUTE[0]}" in text
+
+
+def test_prometheus_answers_through_the_bastion(group_hosts):
+    with tunnel(CONTROLLER, 9090) as port:
+        answer = json.loads(fetch(f"http://127.0.0.1:{port}/api/v1/query?query=up%3D%3D1"))
+    assert answer["status"] == "success"
+    hosts = {sample["metric"].get("host") for sample in answer["data"]["result"]}
+    expected = set(group_hosts("cluster")) | set(group_hosts("bastion"))
+    assert expected <= hosts, f"no node_exporter data from {sorted(expected - hosts)}"

@@ -1,0 +1,152 @@
+"""Health checks of an hpcstack cluster, run by `make health` (playbooks/health.yml) on the Slurm controller.
+
+- SlurmNodesIdle: every compute node is registered with slurmctld and idle;
+- MungeAcrossNodes: a credential made on the controller decodes on every node, and every node's credential decodes
+  on the controller (one shared key);
+- MpiHelloAcrossNodes: an OpenMPI program built here runs one rank on each of `num_nodes` nodes (srun, PMIx);
+- AccountingRecordsJob: a finished batch job is in slurmdbd's accounting, COMPLETED with exit code 0:0;
+- GpuJob: a job asking for one GPU gets one on every node that offers gres/gpu; skipped, and reported as skipped,
+  where no node has GPUs.
+
+`-S expected_nodes=a,b` names the compute nodes that must be there (playbooks/health.yml passes the inventory's);
+without it any non-empty set of nodes passes. The scripts the checks run are in src/.
+"""
+
+import os
+
+import reframe as rfm
+from reframe.core.backends import getlauncher
+from reframe.core.builtins import run_after, run_before, sanity_function, variable
+from reframe.utility import osext
+from reframe.utility import sanity as sn
+from reframe.utility import typecheck as typ
+
+SUCCESS = r"STATUS:\s+Success \(0\)"
+
+
+class ClusterCheck(rfm.RunOnlyRegressionTest):
+    """A check whose script (in src/) runs on the controller and talks to Slurm itself."""
+
+    valid_systems = ["*"]
+    valid_prog_environs = ["*"]
+    maintainers = ["hpcstack"]
+    tags = {"health"}
+    executable = "bash"
+    expected_nodes = variable(typ.List[str], value=[])
+
+    def nodes_match(self, found):
+        """Deferred: the nodes found are exactly the expected ones, or at least one when none is expected."""
+        if self.expected_nodes:
+            return sn.assert_eq(sn.sorted(sn.defer(set(sn.evaluate(found)))), sorted(self.expected_nodes))
+        return sn.assert_gt(sn.count(found), 0, msg="Slurm reports no compute node")
+
+
+@rfm.simple_test
+class SlurmNodesIdle(ClusterCheck):
+    descr = "every compute node is registered and idle"
+    executable_opts = ["nodes_idle.sh"]
+
+    @sanity_function
+    def all_idle(self):
+        nodes = sn.extractall(r"^(\S+) \S+$", self.stdout, 1)
+        busy = sn.extractall(r"^(\S+ (?!idle$)\S+)$", self.stdout, 1)
+        return sn.all([self.nodes_match(nodes), sn.assert_eq(sn.count(busy), 0, msg="nodes not idle")])
+
+
+@rfm.simple_test
+class MungeAcrossNodes(ClusterCheck):
+    descr = "a munge credential decodes across the controller and every node, both ways"
+    executable_opts = ["munge_across.sh"]
+
+    @sanity_function
+    def both_ways(self):
+        decoded = sn.extractall(rf"^decoded on (\S+): {SUCCESS}$", self.stdout, 1)
+        encoded = sn.extractall(rf"^encoded on (\S+): {SUCCESS}$", self.stdout, 1)
+        failed = sn.extractall(rf"^((?:de|en)coded on \S+: (?!{SUCCESS}).*)$", self.stdout, 1)
+        return sn.all(
+            [
+                self.nodes_match(decoded),
+                self.nodes_match(encoded),
+                sn.assert_eq(sn.count(failed), 0, msg="munge failed on a node"),
+            ]
+        )
+
+
+@rfm.simple_test
+class MpiHelloAcrossNodes(rfm.RegressionTest):
+    descr = "an OpenMPI program runs one rank on each of num_nodes nodes"
+    valid_systems = ["*"]
+    valid_prog_environs = ["*"]
+    maintainers = ["hpcstack"]
+    tags = {"health", "mpi"}
+    sourcepath = "mpi_hello.c"
+    build_system = "SingleSource"
+    num_nodes = variable(int, value=2)
+    expected_nodes = variable(typ.List[str], value=[])
+
+    @run_before("run")
+    def launch_with_srun(self):
+        # The stage directory exists on the controller only: srun --bcast copies the program to the nodes (to
+        # /var/tmp, as /tmp may be mounted noexec; one fixed name, so repeated runs leave one file).
+        self.executable = os.path.join(self.stagedir, os.path.basename(self.executable))
+        self.job.launcher = getlauncher("srun")()
+        self.job.launcher.options = [
+            f"--nodes={self.num_nodes}",
+            f"--ntasks={self.num_nodes}",
+            "--ntasks-per-node=1",
+            "--mpi=pmix",
+            "--chdir=/tmp",
+            "--bcast=/var/tmp/hpcstack-health-mpi-hello",
+            "--job-name=rfm_mpi_hello",
+            "--time=2",
+        ]
+
+    @sanity_function
+    def every_rank_on_its_node(self):
+        ranks = sn.extractall(rf"^rank (\d+) of {self.num_nodes} on \S+$", self.stdout, 1, int)
+        hosts = sn.extractall(rf"^rank \d+ of {self.num_nodes} on (\S+)$", self.stdout, 1)
+        return sn.all(
+            [
+                sn.assert_eq(sn.sorted(ranks), list(range(self.num_nodes))),
+                sn.assert_eq(sn.len(sn.defer(set(sn.evaluate(hosts)))), self.num_nodes, msg="ranks share a node"),
+                sn.assert_true(
+                    not self.expected_nodes or set(sn.evaluate(hosts)) <= set(self.expected_nodes),
+                    msg="a rank ran on a node that is not a compute node of the inventory",
+                ),
+            ]
+        )
+
+
+@rfm.simple_test
+class AccountingRecordsJob(ClusterCheck):
+    descr = "a finished batch job is in the accounting database, COMPLETED 0:0"
+    executable_opts = ["accounting.sh"]
+
+    @sanity_function
+    def recorded(self):
+        submitted = sn.extractsingle(r"^submitted (\d+)$", self.stdout, 1)
+        recorded = sn.extractsingle(r"^sacct: (\d+)\|rfm_accounting\|COMPLETED\|0:0$", self.stdout, 1)
+        return sn.all(
+            [
+                sn.assert_eq(recorded, submitted),
+                sn.assert_found(r"^AccountingStorageType\s*=\s*accounting_storage/slurmdbd$", self.stdout),
+            ]
+        )
+
+
+@rfm.simple_test
+class GpuJob(ClusterCheck):
+    descr = "a job asking for one GPU gets one on every node that offers gres/gpu"
+    tags = {"health", "gpu"}
+
+    @run_after("setup")
+    def find_gpu_nodes(self):
+        lines = osext.run_command("sinfo -h -N -o '%N %G'", check=True).stdout.splitlines()
+        self.gpu_nodes = sorted({line.split()[0] for line in lines if "gpu" in line.split()[-1]})
+        self.skip_if(not self.gpu_nodes, "no node offers gres/gpu")
+        self.executable_opts = ["gpu_job.sh", *self.gpu_nodes]
+
+    @sanity_function
+    def got_a_gpu(self):
+        nodes = sn.extractall(r"^gpu job on (\S+): CUDA_VISIBLE_DEVICES=\d+$", self.stdout, 1)
+        return sn.assert_eq(sn.sorted(nodes), self.gpu_nodes)
