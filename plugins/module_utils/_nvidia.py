@@ -160,49 +160,35 @@ def combine(
     """
     proc_by_bus = {entry["bus_id"]: entry for entry in proc}
     present = set(minors)
-    gpus: list[dict[str, Any]] = []
+
+    def record(index, minor, name="", bus_id="", uuid="", memory_mib=None, mig=False) -> dict[str, Any]:
+        return {"index": index, "name": name, "uuid": uuid, "bus_id": bus_id, "memory_mib": memory_mib,
+                "mig": bool(mig), "minor": minor}  # fmt: skip
+
+    gpus: list[dict[str, Any]]
     if smi or proc:
         source = "nvidia-smi" if smi else "proc"
-        rows = smi or [dict(entry, index=i, memory_mib=None, mig=False) for i, entry in enumerate(proc)]
+        rows = smi or [dict(entry, index=i) for i, entry in enumerate(proc)]
+        gpus = []
         for row in rows:
             minor = proc_by_bus.get(row["bus_id"], {}).get("minor")
             if minor is None:
                 minor = row.get("minor", row["index"])
             gpus.append(
-                {
-                    "index": row["index"],
-                    "name": row["name"],
-                    "uuid": row.get("uuid", ""),
-                    "bus_id": row["bus_id"],
-                    "memory_mib": row.get("memory_mib"),
-                    "mig": bool(row.get("mig")),
-                    "minor": minor,
-                }
-            )
+                record(row["index"], minor, row["name"], row["bus_id"], row.get("uuid", ""), row.get("memory_mib"),
+                       row.get("mig"))
+            )  # fmt: skip
     elif pci:
         source = "pci"
         # No driver: the GPUs are on the bus but have no device files yet.
-        gpus = [
-            {
-                "index": i,
-                "name": entry["name"],
-                "uuid": "",
-                "bus_id": entry["bus_id"],
-                "memory_mib": None,
-                "mig": False,
-                "minor": None,
-            }
-            for i, entry in enumerate(pci)
-        ]
+        gpus = [record(i, None, entry["name"], entry["bus_id"]) for i, entry in enumerate(pci)]
     elif minors:
         source = "devices"
         # A container given its host's GPUs: device files, no PCI view of them, no name.
-        gpus = [
-            {"index": i, "name": "", "uuid": "", "bus_id": "", "memory_mib": None, "mig": False, "minor": minor}
-            for i, minor in enumerate(minors)
-        ]
+        gpus = [record(i, minor) for i, minor in enumerate(minors)]
     else:
         source = "none"
+        gpus = []
     for gpu in gpus:
         gpu["type"] = type_override or gres_type(gpu["name"])
         gpu["file"] = f"/dev/nvidia{gpu['minor']}" if gpu["minor"] is not None and gpu["minor"] in present else None
