@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,6 +23,40 @@ _spec = importlib.util.spec_from_file_location("moto_server", REPO / "tools" / "
 moto_server_module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(moto_server_module)
 MotoServer = moto_server_module.MotoServer
+
+
+def run_reference_instances(moto: MotoServer, nodes: list[tuple[str, str, str]], compute_type: str) -> dict[str, str]:
+    """Make the reference VPC (public 10.0.2.0/24, private 10.0.1.0/24) on moto and run one instance per
+    (Name, hpc_role, hpc_cluster): bastions in the public subnet with a public IP, the rest in the private one.
+    Returns {Name: instance id}."""
+    ec2 = boto3.client("ec2", endpoint_url=moto.url)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
+    private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    ids = {}
+    for name, role, cluster in nodes:
+        subnet = public if role == "bastion" else private
+        tags = [{"Key": k, "Value": v} for k, v in (("Name", name), ("hpc_cluster", cluster), ("hpc_role", role))]
+        reservation = ec2.run_instances(
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro" if role == "bastion" else compute_type,
+            NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "AssociatePublicIpAddress": subnet == public}],
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        )
+        ids[name] = reservation["Instances"][0]["InstanceId"]
+    return ids
+
+
+def hosts_of(data: dict, group: str) -> set[str]:
+    """Hosts of a group of `ansible-inventory --list` output, and of its children."""
+    entry = data.get(group, {})
+    found = set(entry.get("hosts", []))
+    for child in entry.get("children", []):
+        found |= hosts_of(data, child)
+    return found
 
 
 def plain(value: Any) -> Any:

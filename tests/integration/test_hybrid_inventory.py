@@ -15,6 +15,7 @@ import boto3
 import docker
 import pytest
 import yaml
+from conftest import hosts_of, run_reference_instances
 
 CLUSTER = "invtest"
 IMAGE = "hpcstack/debian:bookworm"
@@ -45,38 +46,25 @@ def containers() -> Iterator[list[str]]:
 
 def make_cluster(moto: Any) -> dict[str, str]:
     """A VPC with a bastion in a public subnet and a controller and two compute nodes in a private one."""
+    ids = run_reference_instances(
+        moto,
+        [
+            ("bastion01", "bastion", CLUSTER),
+            ("ctl01", "slurm_controller,slurmdbd,monitoring", CLUSTER),
+            ("c01", "slurm_compute", CLUSTER),
+            ("c02", "slurm_compute", CLUSTER),
+            ("stranger", "slurm_compute", "someone-else"),
+        ],
+        "c5n.18xlarge",
+    )
     ec2 = boto3.client("ec2", endpoint_url=moto.url)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
-    private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    ids = {}
-    for name, role, subnet, cluster in (
-        ("bastion01", "bastion", public, CLUSTER),
-        ("ctl01", "slurm_controller,slurmdbd,monitoring", private, CLUSTER),
-        ("c01", "slurm_compute", private, CLUSTER),
-        ("c02", "slurm_compute", private, CLUSTER),
-        ("stranger", "slurm_compute", private, "someone-else"),
-    ):
-        tags = [
-            {"Key": "Name", "Value": name},
-            {"Key": "hpc_cluster", "Value": cluster},
-            {"Key": "hpc_role", "Value": role},
-        ]
-        reservation = ec2.run_instances(
-            ImageId=image,
-            MinCount=1,
-            MaxCount=1,
-            InstanceType="t3.micro" if role == "bastion" else "c5n.18xlarge",
-            NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "AssociatePublicIpAddress": subnet == public}],
-            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
-        )
-        ids[name] = reservation["Instances"][0]["InstanceId"]
+    private = ec2.describe_subnets(Filters=[{"Name": "cidr-block", "Values": ["10.0.1.0/24"]}])["Subnets"][0]
     stopped = ec2.run_instances(
         ImageId=image,
         MinCount=1,
         MaxCount=1,
-        SubnetId=private,
+        SubnetId=private["SubnetId"],
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "hpc_cluster", "Value": CLUSTER}]}],
     )["Instances"][0]["InstanceId"]
     ec2.stop_instances(InstanceIds=[stopped])
@@ -87,15 +75,6 @@ def write_config(path: Path, **options: object) -> Path:
     config = {"plugin": "hpcstack.cluster.hybrid", "cluster": CLUSTER, "regions": ["eu-west-1"], **options}
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def hosts_of(data: dict, group: str) -> set[str]:
-    """Hosts of a group and of its children."""
-    entry = data.get(group, {})
-    found = set(entry.get("hosts", []))
-    for child in entry.get("children", []):
-        found |= hosts_of(data, child)
-    return found
 
 
 def test_one_inventory_holds_both_sources_grouped_and_wired(moto, containers, inventory_list, tmp_path) -> None:

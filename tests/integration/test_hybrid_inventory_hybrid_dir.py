@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import docker
 import pytest
+from conftest import hosts_of, run_reference_instances
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventories" / "hybrid"
@@ -74,35 +75,11 @@ def onprem() -> Iterator[dict[str, str | None]]:
 
 def make_ec2_side(moto: Any) -> dict[str, dict]:
     """The reference network with the instances provision_aws.yml makes (and a stranger of another cluster)."""
+    nodes = [(name, role, CLUSTER) for name, role in EC2_NODES.items()] + [("x-compute", "slurm_compute", "x")]
+    ids = {instance: name for name, instance in run_reference_instances(moto, nodes, "c5n.large").items()}
     ec2 = boto3.client("ec2", endpoint_url=moto.url)
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
-    private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    ids = {}
-    for name, role, cluster in [*((n, r, CLUSTER) for n, r in EC2_NODES.items()), ("x-compute", "slurm_compute", "x")]:
-        subnet = public if role == "bastion" else private
-        tags = [{"Key": k, "Value": v} for k, v in (("Name", name), ("hpc_cluster", cluster), ("hpc_role", role))]
-        reservation = ec2.run_instances(
-            ImageId=image,
-            MinCount=1,
-            MaxCount=1,
-            InstanceType="t3.micro" if role == "bastion" else "c5n.large",
-            NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "AssociatePublicIpAddress": subnet == public}],
-            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
-        )
-        ids[reservation["Instances"][0]["InstanceId"]] = name
     reservations = ec2.describe_instances(InstanceIds=list(ids))["Reservations"]
     return {ids[i["InstanceId"]]: i for r in reservations for i in r["Instances"]}
-
-
-def hosts_of(data: dict, group: str) -> set[str]:
-    """Hosts of a group and of its children."""
-    entry = data.get(group, {})
-    found = set(entry.get("hosts", []))
-    for child in entry.get("children", []):
-        found |= hosts_of(data, child)
-    return found
 
 
 def adhoc_results(output: str) -> dict[str, dict]:
