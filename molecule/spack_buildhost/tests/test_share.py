@@ -36,7 +36,7 @@ def marker(build_host):
 def sync_until(compute_host, done) -> None:
     """Start a pull and wait for it. A pull the timer began just before the change joins `systemctl start` and
     misses the change, so up to three pulls; the last state is asserted by the caller."""
-    for _ in range(3):
+    for _attempt in range(3):
         compute_host.run_expect([0], f"systemctl start {SYNC}")
         if done():
             return
