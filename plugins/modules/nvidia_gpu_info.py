@@ -17,13 +17,8 @@ description:
     sees when its host's driver serves it.
   - Returns the fact C(hpcstack_gpus), from which the Slurm roles build the node's C(Gres=) and its gres.conf lines.
   - Changes nothing, so it runs in check mode too. On a host without NVIDIA GPUs it returns C(present=false).
-attributes:
-  check_mode:
-    support: full
-    description: Runs the same reads in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing.
+extends_documentation_fragment:
+  - hpcstack.cluster.info
 options:
   gres_type:
     description:

@@ -14,14 +14,8 @@ description:
     data a playbook can test (for example "wait until every node is idle", "fail when a partition is down").
   - Changes nothing, so it runs in check mode too.
 extends_documentation_fragment:
+  - hpcstack.cluster.info
   - hpcstack.cluster.slurm
-attributes:
-  check_mode:
-    support: full
-    description: Runs the same reads in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
 options:
   gather:
     description: What to read.
