@@ -3,7 +3,7 @@
 - the ReFrame health suite (playbooks/health.yml, `make health` on the local cluster) passes every check, the GPU
   job on cl-c2 included;
 - the Streamlit-on-Slurm job runs on a compute node, and its page answers through an SSH tunnel via the bastion, made
-  with the operator's key and ssh_config that playbooks/bastion.yml wrote;
+  with the operator's key and ssh_config that the bastion role's client_config made (run by playbooks/bastion.yml);
 - Prometheus, on the private controller, answers a query through the same kind of tunnel, with data from every node.
 """
 
