@@ -45,12 +45,17 @@ def group_hosts() -> Callable[[str], list[str]]:
 
 @pytest.fixture
 def run_playbook(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Return a function running a playbook (given as data) against the scenario; the result is not checked."""
+    """Return a function running a playbook (given as data) against the scenario; the result is not checked.
 
-    def run(plays: list[dict], extra_vars: dict | None = None) -> subprocess.CompletedProcess[str]:
+    `options` are more ansible-playbook options, e.g. ("--limit", "c1") or ("--check", "--diff").
+    """
+
+    def run(
+        plays: list[dict], extra_vars: dict | None = None, options: tuple[str, ...] = ()
+    ) -> subprocess.CompletedProcess[str]:
         playbook = tmp_path / "playbook.yml"
         playbook.write_text(yaml.safe_dump(plays))
-        cmd = ["ansible-playbook", "-i", INVENTORY, str(playbook)]
+        cmd = ["ansible-playbook", "-i", INVENTORY, str(playbook), *options]
         if extra_vars:
             vars_file = Path(tempfile.mkstemp(dir=tmp_path, suffix=".yml")[1])
             vars_file.write_text(yaml.safe_dump(extra_vars))

@@ -27,17 +27,37 @@ def unit_starts(controller, computes, node):
     return starts
 
 
-def converge(run_playbook, **extra_vars) -> str:
-    result = run_playbook(SLURM_PLAYBOOK, extra_vars)
+def converge(run_playbook, *options: str, **extra_vars) -> str:
+    result = run_playbook(SLURM_PLAYBOOK, extra_vars, options)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return result.stdout
+
+
+def outcomes(output: str, task: str) -> list[str]:
+    """Return the result words (ok, changed, skipping) a task printed, for each host, in a playbook's output."""
+    words, inside = [], False
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            inside = line.split("[", 1)[1].startswith(task)
+        elif inside and line.split(":", 1)[0] in ("ok", "changed", "skipping", "failed", "fatal"):
+            words.append(line.split(":", 1)[0])
+    return words
+
+
+def features(controller) -> dict[str, str]:
+    """Return {node: AvailableFeatures} as slurmctld reports them."""
+    out = controller.check_output("scontrol show node --oneliner")
+    return {
+        fields["NodeName"]: fields["AvailableFeatures"]
+        for fields in (dict(word.split("=", 1) for word in line.split() if "=" in word) for line in out.splitlines())
+    }
 
 
 def test_new_partition_is_a_reconfigure_not_a_restart(controller, unit_starts, run_playbook):
     before = unit_starts()
     output = converge(run_playbook, slurm_partitions=WITH_DEBUG)
     assert "RUNNING HANDLER [hpcstack.cluster.slurm_controller : Reconfigure slurmctld]" in output
-    assert "Restart slurmctld" not in output.split("PLAY [Slurm controller]")[1]
+    assert outcomes(output, "hpcstack.cluster.slurm_controller : Restart slurmctld") == ["skipping"]
     assert "MaxTime=00:30:00" in controller.check_output("scontrol show partition debug")
     assert unit_starts() == before
 
@@ -53,6 +73,42 @@ def test_changed_node_definition_restarts_the_daemons(
     assert features == [word for name in computes for word in (name, "fast")]
     assert controller.run("scontrol show partition debug").rc != 0
     wait_for(lambda: set(node_states().values()), lambda s: s == {"IDLE"}, 60, "node states after the restart")
+
+
+@pytest.mark.parametrize(
+    ("feature", "controller_run", "compute_run"),
+    [
+        ("limited", ("--limit", "slurm_controller"), ("--limit", "slurm_compute")),
+        ("tagged", ("--tags", "slurm_controller"), ("--tags", "slurm_compute")),
+    ],
+    ids=["limit", "tags"],
+)
+def test_restart_only_change_reaches_every_daemon_one_part_at_a_time(
+    controller, computes, unit_starts, node_states, run_playbook, wait_for, feature, controller_run, compute_run
+):
+    """The controller converged alone restarts slurmctld; the compute nodes converged later restart their slurmd.
+
+    With --limit the model reads the compute hosts' hardware (and the controller's name) from the controller's
+    record; each slurmd compares the settings it runs with (its record) with what slurmctld serves.
+    """
+    new_node = {"slurm_partitions": DEFAULT_PARTITIONS, "slurm_node": {"Feature": [feature]}}
+    before = unit_starts()
+    converge(run_playbook, *controller_run, **new_node)
+    middle = unit_starts()
+    assert middle["slurmctld"] != before["slurmctld"]
+    assert all(middle[name] == before[name] for name in computes), "a compute node was touched"
+    assert set(features(controller).values()) == {feature}
+    converge(run_playbook, *compute_run, **new_node)
+    after = unit_starts()
+    assert after["slurmctld"] == middle["slurmctld"]
+    assert all(after[name] != middle[name] for name in computes), (middle, after)
+    wait_for(lambda: set(node_states().values()), lambda s: s == {"IDLE"}, 60, "node states after the restart")
+    assert sorted(controller.check_output(f"srun --nodes=2 --constraint={feature} --time=1 hostname").split()) == computes
+    if controller_run[0] == "--limit":
+        # The records the partial runs left are consistent: the whole cluster converged again changes nothing.
+        again = converge(run_playbook, **new_node)
+        assert unit_starts() == after
+        assert not [line for line in again.splitlines() if line.startswith("changed:")], again[-3000:]
 
 
 def test_push_mode_writes_slurm_conf_on_every_node_and_jobs_run(controller, computes, node, run_playbook):

@@ -36,7 +36,8 @@ def test_queued_job_survives_a_slurmctld_restart(controller, job_state, wait_for
     controller.check_output("systemctl restart slurmctld")
     wait_for(lambda: controller.run("scontrol ping").stdout, lambda out: "is UP" in out, 60, "scontrol ping")
     assert controller.check_output("squeue --noheader --jobs %s --format=%%T", job_id).strip() == "PENDING"
-    controller.check_output("scontrol release %s", job_id)
+    # Until slurmdbd has given the job its database index, slurmctld refuses updates ("try again in a bit").
+    wait_for(lambda: controller.run("scontrol release %s", job_id).rc, lambda rc: rc == 0, 30, f"release of {job_id}")
     wait_for(lambda: job_state(job_id), lambda s: s == "COMPLETED", 60, f"sacct state of released job {job_id}")
 
 

@@ -1,0 +1,461 @@
+# Copyright: (c) 2026, hpcstack maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Slurm model of a cluster, computed once from the inventory: what slurm.conf, gres.conf and cgroup.conf say.
+
+Pure Python, no Ansible: the action plugin hpcstack.cluster.slurm_model reads the inventory (settings, and each
+compute host's facts and slurm_node) and calls `build`. Everything is linear in the number of compute hosts, so a
+cluster of thousands of nodes costs seconds, once per play.
+
+Every problem found becomes one message in `errors` naming the variable to fix (the slurm_common role's variables,
+or a compute host's slurm_node / slurm_gres_autodetect); the model is still returned as far as it could be built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import hostlist
+
+CLUSTER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+PARTITION_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+PARAMETER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+POSITIVE = re.compile(r"[1-9][0-9]*")
+# A value on a node or partition line: one word (the line is split on white space; '#' starts a comment).
+WORD = re.compile(r"[^\s#]+")
+# A value of slurm.conf's or cgroup.conf's own lines: anything but line breaks, control characters and comments.
+LINE_VALUE = re.compile(r"[^\x00-\x1f\x7f#]*")
+PORT = re.compile(r"[0-9]{1,5}")
+PATH = re.compile(r"/[^\s#]*")
+GRES_CONF_LINE = re.compile(r"(NodeName|Name|AutoDetect)=[^\x00-\x1f\x7f]*")
+
+LAYOUT_KEYS = ("CPUs", "Sockets", "CoresPerSocket", "ThreadsPerCore")
+# Parameters that name one host: a node that sets one of them gets a line of its own.
+PER_HOST_KEYS = ("NodeAddr", "NodeHostname")
+GRES_AUTODETECT = ("nvml", "off")
+CONFIG_MODES = ("configless", "push")
+PARTITION_STATES = ("UP", "DOWN", "DRAIN", "INACTIVE")
+# The facts the model reads, and records on the controller for runs that do not reach every compute host.
+HARDWARE_FACTS = (
+    "hostname",
+    "processor_vcpus",
+    "processor_count",
+    "processor_cores",
+    "processor_threads_per_core",
+    "memtotal_mb",
+)
+# What slurmctld (and, in 22.05, every slurmd) only picks up on a restart, not on `scontrol reconfigure`: the node
+# set, addresses, ports, plugins, and (below) cgroup.conf and gres.conf.
+RESTART_KEYS = (
+    "ClusterName",
+    "SlurmctldHost",
+    "SlurmctldPort",
+    "SlurmdPort",
+    "SlurmUser",
+    "AuthType",
+    "StateSaveLocation",
+    "SlurmdSpoolDir",
+    "ProctrackType",
+    "TaskPlugin",
+    "SelectType",
+    "SelectTypeParameters",
+    "SchedulerType",
+    "GresTypes",
+    "AccountingStorageType",
+    "AccountingStorageHost",
+    "AccountingStoragePort",
+    "AccountingStorageTRES",
+    "JobAcctGatherType",
+    "SlurmctldParameters",
+)
+CGROUP_DEFAULTS = {"ConstrainCores": "yes", "ConstrainRAMSpace": "yes", "ConstrainDevices": "yes"}
+ERRORS_SHOWN = 20  # per kind of problem; the rest is counted
+
+
+def word(value: Any) -> str:
+    """Return a parameter value as slurm.conf writes it: YES/NO for booleans, lists joined with commas."""
+    if isinstance(value, bool):
+        return "YES" if value else "NO"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def short_name(host: str) -> str:
+    return host.split(".", 1)[0]
+
+
+def compress(names: Iterable[str]) -> str:
+    """Return the Slurm hostlist expression of host names (sorted, duplicates merged)."""
+    return hostlist.collect_hostlist(list(names))
+
+
+def node_lines(nodes: list[dict[str, Any]]) -> list[str]:
+    """Return slurm.conf NodeName lines, one per set of nodes with identical parameters, names hostlist-compressed.
+
+    Each node is a dict of slurm.conf node parameters with NodeName; parameters whose value is None are left out.
+    """
+    groups: dict[tuple, list[str]] = {}
+    for node in nodes:
+        params = tuple((key, word(value)) for key, value in node.items() if key != "NodeName" and value is not None)
+        per_host = node["NodeName"] if any(key in node for key in PER_HOST_KEYS) else None
+        groups.setdefault((per_host, params), []).append(node["NodeName"])
+    lines = []
+    for (_per_host, params), names in groups.items():
+        lines.append(" ".join([f"NodeName={compress(names)}"] + [f"{key}={value}" for key, value in params]))
+    return sorted(lines)
+
+
+class Problems:
+    """The model's errors, grouped by kind so that 5,000 nodes with one mistake give a readable message."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, list[str]] = {}
+
+    def add(self, kind: str, message: str) -> None:
+        self._kinds.setdefault(kind, []).append(message)
+
+    def messages(self) -> list[str]:
+        result = []
+        for messages in self._kinds.values():
+            result.extend(messages[:ERRORS_SHOWN])
+            if len(messages) > ERRORS_SHOWN:
+                result.append(f"... and {len(messages) - ERRORS_SHOWN} more like the one before")
+        return result
+
+
+def check_parameters(
+    problems: Problems, variable: str, params: Any, value_pattern: re.Pattern, what: str, where: str = ""
+) -> dict:
+    """Return `params` if it maps valid parameter names to valid values; report what does not, naming the variable.
+
+    Messages read "<variable>.<key><where> ...", e.g. "slurm_node.Feature of compute host c01 is ...".
+    """
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        problems.add(variable, f"{variable}{where} must be a mapping of {what} parameters, got {type(params).__name__}")
+        return {}
+    valid = {}
+    for key, value in params.items():
+        if not isinstance(key, str) or not PARAMETER.fullmatch(key):
+            problems.add(variable, f"{variable}{where}: '{key}' is not a {what} parameter name")
+        elif value is not None and (
+            isinstance(value, Mapping) or not all(value_pattern.fullmatch(str(item)) for item in as_list(value))
+        ):
+            problems.add(variable, f"{variable}.{key}{where} is {value!r}: {what} values are single words without '#'")
+        else:
+            valid[key] = value
+    return valid
+
+
+def as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def node_of(host: str, facts: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """Return one compute host's slurm.conf node: hardware from facts, the host's slurm_node over it."""
+    node: dict[str, Any] = {"NodeName": facts.get("hostname") or short_name(host)}
+    if any(key in given for key in LAYOUT_KEYS):
+        node.update((key, given[key]) for key in LAYOUT_KEYS if key in given)
+    else:
+        node["CPUs"] = facts.get("processor_vcpus")
+        node["Sockets"] = facts.get("processor_count")
+        node["CoresPerSocket"] = facts.get("processor_cores")
+        node["ThreadsPerCore"] = facts.get("processor_threads_per_core")
+    node["RealMemory"] = facts.get("memtotal_mb")
+    gres = (facts.get("hpcstack_gpus") or {}).get("gres")
+    if gres:
+        node["Gres"] = gres
+    node.update(given)
+    return node
+
+
+def gres_conf_of(name: str, gpus: Mapping[str, Any], autodetect: str) -> list[tuple[str, str]]:
+    """Return (node name, gres.conf line without NodeName) for the GPUs the detection found on one host."""
+    if gpus.get("nvml_library") and autodetect == "nvml":
+        return [(name, "AutoDetect=nvml")]
+    files: dict[str, list[str]] = {}
+    for gpu in gpus.get("gpus") or []:
+        if gpu.get("file"):
+            files.setdefault(gpu.get("type") or "", []).append(gpu["file"])
+    return [
+        (name, "Name=gpu" + (f" Type={gpu_type}" if gpu_type else "") + f" File={compress(paths)}")
+        for gpu_type, paths in sorted(files.items())
+    ]
+
+
+def hardware_record(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the part of a host's facts the model uses (what the controller records for later runs)."""
+    record = {key: facts[key] for key in HARDWARE_FACTS if facts.get(key) is not None}
+    gpus = facts.get("hpcstack_gpus")
+    if gpus:
+        record["hpcstack_gpus"] = {
+            "gres": gpus.get("gres", ""),
+            "usable": gpus.get("usable", 0),
+            "nvml_library": bool(gpus.get("nvml_library")),
+            "mig": bool(gpus.get("mig")),
+            "gpus": [{"type": gpu.get("type", ""), "file": gpu.get("file")} for gpu in gpus.get("gpus") or []],
+        }
+    return record
+
+
+def partition_lines(problems: Problems, partitions: Any, names: list[str], known: set[str]) -> list[str]:
+    """Return slurm.conf's PartitionName lines; report partitions that are malformed or name unknown nodes."""
+    if not isinstance(partitions, list):
+        problems.add("partitions", "slurm_partitions must be a list of partitions")
+        return []
+    lines = []
+    all_nodes = compress(names) if names else ""
+    defaults = 0
+    for index, partition in enumerate(partitions):
+        label = f"slurm_partitions[{index}]"
+        if not isinstance(partition, Mapping):
+            problems.add("partitions", f"{label} must be a mapping with at least a name")
+            continue
+        name = partition.get("name")
+        if name is None or not PARTITION_NAME.fullmatch(str(name)):
+            problems.add("partitions", f"{label}.name '{name or ''}' is missing or not a valid partition name")
+            continue
+        nodes = partition.get("nodes", names)
+        if nodes == "ALL":
+            expression = "ALL"
+        else:
+            try:
+                listed = hostlist.expand_hostlist(nodes) if isinstance(nodes, str) else [str(node) for node in nodes]
+            except (hostlist.BadHostlist, TypeError):
+                problems.add("partitions", f"{label}.nodes of partition '{name}' is not a hostlist or a list of names")
+                continue
+            unknown = [node for node in listed if node not in known]
+            if unknown:
+                problems.add(
+                    "partitions",
+                    f"{label}.nodes of partition '{name}' names hosts that are not compute nodes: "
+                    + ", ".join(unknown[:ERRORS_SHOWN])
+                    + (f" and {len(unknown) - ERRORS_SHOWN} more" if len(unknown) > ERRORS_SHOWN else ""),
+                )
+                continue
+            expression = all_nodes if nodes is names else compress(listed)
+        state = str(partition.get("state", "UP"))
+        if state not in PARTITION_STATES:
+            problems.add("partitions", f"{label}.state '{state}' is not one of {', '.join(PARTITION_STATES)}")
+            continue
+        default = partition.get("default", False)
+        if not isinstance(default, bool):
+            problems.add("partitions", f"{label}.default must be true or false")
+            continue
+        defaults += default
+        options = check_parameters(problems, f"{label}.options", partition.get("options"), WORD, "partition")
+        words = [f"PartitionName={name}", f"Nodes={expression}", f"Default={'YES' if default else 'NO'}"]
+        words += [f"{key}={word(value)}" for key, value in options.items() if value is not None]
+        lines.append(" ".join([*words, f"State={state}"]))
+    if defaults > 1:
+        problems.add("partitions", "slurm_partitions: more than one partition has default: true")
+    return lines
+
+
+def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the Slurm model of a cluster.
+
+    settings: the slurm_common role's variables without their `slurm_` prefix (cluster_name, config_mode,
+    partitions, conf_options, cgroup_options, gres_autodetect, gres_conf_extra, slurmctld_port, slurmd_port,
+    slurmdbd_port, log_dir, state_save_location, slurmd_spool_dir), plus controller_host, controller_facts,
+    accounting_host and accounting_facts (empty strings / mappings where there is none).
+    hosts: per compute host, in inventory order, {"facts": {...}, "slurm_node": {...} | None,
+    "gres_autodetect": str | None}; facts are the host's gathered (or recorded) facts, empty when unknown.
+    """
+    problems = Problems()
+    cluster_name = settings["cluster_name"]
+    if not isinstance(cluster_name, str) or not CLUSTER_NAME.fullmatch(cluster_name):
+        problems.add(
+            "cluster",
+            f"slurm_cluster_name '{cluster_name}' is not a valid cluster name: use a lower-case letter, then up to 39 "
+            "lower-case letters, digits, '_' or '-'",
+        )
+    controller_host = settings["controller_host"]
+    if not controller_host:
+        problems.add(
+            "groups", f"slurm_controller_group: the inventory group '{settings['controller_group']}' has no host"
+        )
+    if not hosts:
+        problems.add("groups", f"slurm_compute_group: the inventory group '{settings['compute_group']}' has no host")
+    if settings["config_mode"] not in CONFIG_MODES:
+        problems.add("settings", f"slurm_config_mode is '{settings['config_mode']}': use configless or push")
+    for key in ("slurmctld_port", "slurmd_port", "slurmdbd_port"):
+        if not PORT.fullmatch(str(settings[key])) or not 0 < int(settings[key]) < 65536:
+            problems.add("settings", f"slurm_{key} is '{settings[key]}': use a port number from 1 to 65535")
+    for key in ("log_dir", "state_save_location", "slurmd_spool_dir"):
+        if not isinstance(settings[key], str) or not PATH.fullmatch(settings[key]):
+            problems.add(
+                "settings", f"slurm_{key} is {settings[key]!r}: use an absolute path without white space or '#'"
+            )
+    autodetect_default = settings["gres_autodetect"]
+    if autodetect_default not in GRES_AUTODETECT:
+        problems.add("gres", f"slurm_gres_autodetect is '{autodetect_default}': use nvml or off")
+
+    nodes: list[dict[str, Any]] = []
+    node_names: dict[str, str] = {}
+    gres_pairs: list[tuple[str, str]] = []
+    hardware: dict[str, dict[str, Any]] = {}
+    for host, inputs in hosts.items():
+        facts = inputs.get("facts") or {}
+        given = check_parameters(
+            problems, "slurm_node", inputs.get("slurm_node"), WORD, "node", where=f" of compute host {host}"
+        )
+        node = node_of(host, facts, given)
+        name = str(node["NodeName"])
+        if not NODE_NAME.fullmatch(name):
+            problems.add("names", f"slurm_node.NodeName of compute host {host} is '{name}': not a valid node name")
+        for key in ("CPUs", "RealMemory"):
+            if node.get(key) is None or not POSITIVE.fullmatch(str(node[key])):
+                problems.add(
+                    key,
+                    f"slurm_node.{key} of compute host {host} ('{name}') is {node.get(key)}: gather the host's "
+                    f"hardware facts or set slurm_node.{key} to a positive number",
+                )
+        autodetect = inputs.get("gres_autodetect") or autodetect_default
+        if inputs.get("gres_autodetect") and autodetect not in GRES_AUTODETECT:
+            problems.add("gres", f"slurm_gres_autodetect of compute host {host} is '{autodetect}': use nvml or off")
+        gpus = facts.get("hpcstack_gpus") or {}
+        if gpus.get("usable", 0) > 0 and "Gres" not in given:
+            gres_pairs += gres_conf_of(name, gpus, autodetect)
+        if gpus.get("mig") and not (gpus.get("nvml_library") and autodetect == "nvml"):
+            problems.add(
+                "mig",
+                f"slurm_gres_autodetect: compute host {host} has GPUs in MIG mode, which Slurm can only schedule "
+                "with AutoDetect=nvml: install the NVIDIA driver's NVML library there and keep slurm_gres_autodetect "
+                "at nvml, or turn MIG off",
+            )
+        record = hardware_record(facts)
+        if record:
+            hardware[host] = record
+        node["NodeName"] = name
+        nodes.append(node)
+        node_names[host] = name
+
+    names = list(node_names.values())
+    seen: dict[str, str] = {}
+    for host, name in node_names.items():
+        if name in seen:
+            problems.add("names", f"slurm_node.NodeName: compute hosts {seen[name]} and {host} are both node '{name}'")
+        seen.setdefault(name, host)
+
+    lines = node_lines(nodes)
+    partitions = partition_lines(problems, settings["partitions"], names, set(names))
+
+    extra = settings["gres_conf_extra"]
+    if not isinstance(extra, list) or not all(
+        isinstance(line, str) and GRES_CONF_LINE.fullmatch(line) for line in extra
+    ):
+        problems.add(
+            "gres",
+            "slurm_gres_conf_extra must be a list of gres.conf lines, each starting with NodeName=, Name= or "
+            "AutoDetect=",
+        )
+        extra = []
+    by_line: dict[str, list[str]] = {}
+    for name, line in gres_pairs:
+        by_line.setdefault(line, []).append(name)
+    gres_conf = sorted(f"NodeName={compress(names_)} {line}" for line, names_ in by_line.items()) + list(extra)
+
+    gres_types = sorted(
+        {
+            entry.split(":", 1)[0]
+            for node in nodes
+            if node.get("Gres") is not None
+            for entry in word(node["Gres"]).split(",")
+            if entry.split(":", 1)[0]
+        }
+    )
+    per_cpu = [
+        int(node["RealMemory"]) // int(node["CPUs"])
+        for node in nodes
+        if POSITIVE.fullmatch(str(node.get("CPUs"))) and POSITIVE.fullmatch(str(node.get("RealMemory")))
+    ]
+    def_mem_per_cpu = min(per_cpu) if per_cpu else None
+
+    # The record keeps the daemons' hosts too: a run that does not reach them (--limit) still knows their names.
+    for daemon in ("controller", "accounting"):
+        record = hardware_record(settings[f"{daemon}_facts"] or {})
+        if settings[f"{daemon}_host"] and record and settings[f"{daemon}_host"] not in hardware:
+            hardware[settings[f"{daemon}_host"]] = record
+    accounting = bool(settings["accounting_host"])
+    accounting_name = (settings["accounting_facts"] or {}).get("hostname") or short_name(settings["accounting_host"])
+    controller_name = (settings["controller_facts"] or {}).get("hostname") or short_name(controller_host or "")
+    base = {
+        "ClusterName": cluster_name,
+        "SlurmctldHost": controller_name,
+        "SlurmctldPort": settings["slurmctld_port"],
+        "SlurmdPort": settings["slurmd_port"],
+        "SlurmUser": "slurm",
+        "AuthType": "auth/munge",
+        "StateSaveLocation": settings["state_save_location"],
+        "SlurmdSpoolDir": settings["slurmd_spool_dir"],
+        "SlurmctldLogFile": f"{settings['log_dir']}/slurmctld.log",
+        "SlurmdLogFile": f"{settings['log_dir']}/slurmd.log",
+        "SlurmctldDebug": "info",
+        "SlurmdDebug": "info",
+        "SlurmctldParameters": "enable_configless" if settings["config_mode"] == "configless" else None,
+        "ProctrackType": "proctrack/cgroup",
+        "TaskPlugin": "task/cgroup,task/affinity",
+        "SelectType": "select/cons_tres",
+        "SelectTypeParameters": "CR_Core_Memory",
+        # Memory a job gets per allocated CPU when it asks for none: the smallest node's RealMemory / CPUs, so
+        # every CPU of every node can be allocated at once (with CR_Core_Memory, no default means a whole node's
+        # memory per job).
+        "DefMemPerCPU": def_mem_per_cpu,
+        "SchedulerType": "sched/backfill",
+        # A node that was DOWN only because it stopped answering returns to service when its slurmd registers.
+        "ReturnToService": 2,
+        "SlurmctldTimeout": 120,
+        "SlurmdTimeout": 300,
+        "InactiveLimit": 0,
+        "MinJobAge": 300,
+        "KillWait": 30,
+        "GresTypes": ",".join(gres_types) or None,
+        "AccountingStorageType": "accounting_storage/slurmdbd" if accounting else None,
+        "AccountingStorageHost": accounting_name if accounting else None,
+        "AccountingStoragePort": settings["slurmdbd_port"] if accounting else None,
+        # Without enforcement the associations, QOS and limits of the accounting tree are bookkeeping only.
+        "AccountingStorageEnforce": "associations,limits,qos,safe" if accounting else None,
+        # GPU hours per job, user and account in sacct/sreport, besides cpu, mem, energy, node, billing, fs.
+        "AccountingStorageTRES": "gres/gpu" if accounting and "gpu" in gres_types else None,
+        "JobAcctGatherType": "jobacct_gather/cgroup",
+        "JobAcctGatherFrequency": 30,
+    }
+    base.update(check_parameters(problems, "slurm_conf_options", settings["conf_options"], LINE_VALUE, "slurm.conf"))
+    conf = {key: word(value) for key, value in base.items() if value is not None and value != ""}
+    cgroup = dict(CGROUP_DEFAULTS)
+    cgroup.update(
+        check_parameters(problems, "slurm_cgroup_options", settings["cgroup_options"], LINE_VALUE, "cgroup.conf")
+    )
+    cgroup_conf = {key: word(value) for key, value in cgroup.items() if value is not None}
+
+    restart = {
+        "conf": {key: conf.get(key) for key in RESTART_KEYS},
+        "nodes": lines,
+        "cgroup": cgroup_conf,
+        "gres": gres_conf,
+    }
+    return {
+        "controller_host": controller_host,
+        "controller_name": controller_name,
+        "accounting_host": settings["accounting_host"],
+        "accounting_name": accounting_name if accounting else "",
+        "compute_hosts": list(hosts),
+        "node_names": node_names,
+        "node_lines": lines,
+        "partition_lines": partitions,
+        "gres_conf_lines": gres_conf,
+        "gres_types": gres_types,
+        "conf": conf,
+        "cgroup_conf": cgroup_conf,
+        "restart_settings": restart,
+        "restart_digest": hashlib.sha256(json.dumps(restart, sort_keys=True).encode()).hexdigest(),
+        "hardware": hardware,
+        "errors": problems.messages(),
+    }

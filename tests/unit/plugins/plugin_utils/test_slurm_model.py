@@ -1,0 +1,292 @@
+"""The Slurm model: nodes, partitions, GRES, slurm.conf, restart-only settings and every error, 1 to 5,000 nodes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from ansible_collections.hpcstack.cluster.plugins.plugin_utils.slurm_model import build
+
+SETTINGS = {
+    "cluster_name": "hpc",
+    "controller_group": "slurm_controller",
+    "compute_group": "slurm_compute",
+    "config_mode": "configless",
+    "partitions": [{"name": "batch", "default": True}],
+    "conf_options": {},
+    "cgroup_options": {},
+    "gres_autodetect": "nvml",
+    "gres_conf_extra": [],
+    "slurmctld_port": 6817,
+    "slurmd_port": 6818,
+    "slurmdbd_port": 6819,
+    "log_dir": "/var/log/slurm",
+    "state_save_location": "/var/lib/slurm/slurmctld",
+    "slurmd_spool_dir": "/var/lib/slurm/slurmd",
+    "controller_host": "ctl.example.org",
+    "controller_facts": {"hostname": "ctl"},
+    "accounting_host": "ctl.example.org",
+    "accounting_facts": {"hostname": "ctl"},
+}
+
+# Facts of a 2-core, 24 GiB container, as setup gathers them (gather_subset min + hardware).
+FACTS = {
+    "processor_vcpus": 2,
+    "processor_count": 1,
+    "processor_cores": 2,
+    "processor_threads_per_core": 1,
+    "memtotal_mb": 24105,
+}
+
+
+def gpus(count: int, gpu_type: str = "a100", nvml: bool = False, mig: bool = False) -> dict:
+    """hpcstack_gpus as nvidia_gpu_info reports a node with `count` GPUs that have device files."""
+    return {
+        "present": True,
+        "usable": count,
+        "gres": f"gpu:{gpu_type}:{count}",
+        "nvml_library": nvml,
+        "mig": mig,
+        "types": {gpu_type: count},
+        "gpus": [{"type": gpu_type, "file": f"/dev/nvidia{i}", "uuid": f"GPU-{i}"} for i in range(count)],
+    }
+
+
+def host(name: str, slurm_node: dict | None = None, gres_autodetect: str | None = None, **facts) -> tuple[str, dict]:
+    return name, {
+        "facts": {"hostname": name.split(".")[0], **FACTS, **facts},
+        "slurm_node": slurm_node,
+        "gres_autodetect": gres_autodetect,
+    }
+
+
+def cluster(*hosts: tuple[str, dict], **settings) -> dict:
+    return build({**SETTINGS, **settings}, dict(hosts))
+
+
+def given(count: int, **node) -> dict[str, dict]:
+    """`count` compute hosts without facts, their hardware in slurm_node (as large sites describe them)."""
+    node = node or {"CPUs": 64, "RealMemory": 256000}
+    return {f"cn{i:05d}": {"facts": {}, "slurm_node": node, "gres_autodetect": None} for i in range(1, count + 1)}
+
+
+@pytest.mark.parametrize("count", [1, 2, 16, 1000, 5000])
+def test_identical_nodes_share_one_compressed_line_at_any_size(count):
+    model = build(SETTINGS, given(count))
+    assert model["errors"] == []
+    expression = "cn00001" if count == 1 else f"cn[00001-{count:05d}]"
+    assert model["node_lines"] == [f"NodeName={expression} CPUs=64 RealMemory=256000"]
+    assert model["partition_lines"] == [f"PartitionName=batch Nodes={expression} Default=YES State=UP"]
+    assert model["conf"]["DefMemPerCPU"] == str(256000 // 64)
+    assert len(model["node_names"]) == count
+
+
+def test_nodes_from_facts_with_slurm_node_over_them():
+    model = cluster(
+        host("c01"), host("c02"), host("big", slurm_node={"RealMemory": 500000, "Feature": ["bigmem", "ib"]})
+    )
+    assert model["node_lines"] == [
+        "NodeName=big CPUs=2 Sockets=1 CoresPerSocket=2 ThreadsPerCore=1 RealMemory=500000 Feature=bigmem,ib",
+        "NodeName=c[01-02] CPUs=2 Sockets=1 CoresPerSocket=2 ThreadsPerCore=1 RealMemory=24105",
+    ]
+    assert model["conf"]["DefMemPerCPU"] == str(24105 // 2)
+    assert model["node_names"] == {"c01": "c01", "c02": "c02", "big": "big"}
+
+
+def test_any_layout_key_in_slurm_node_replaces_the_layout_from_facts():
+    model = cluster(host("c01", slurm_node={"CPUs": 4}))
+    assert model["node_lines"] == ["NodeName=c01 CPUs=4 RealMemory=24105"]
+
+
+def test_node_name_comes_from_slurm_node_then_facts_then_the_inventory_name():
+    model = build(
+        SETTINGS,
+        {
+            "a.example.org": {"facts": {**FACTS, "hostname": "node-a"}, "slurm_node": None},
+            "b.example.org": {"facts": {}, "slurm_node": {"CPUs": 2, "RealMemory": 1000}},
+            "c.example.org": {"facts": FACTS, "slurm_node": {"NodeName": "gpu7"}},
+        },
+    )
+    assert model["node_names"] == {"a.example.org": "node-a", "b.example.org": "b", "c.example.org": "gpu7"}
+
+
+def test_mixed_hardware_at_5000_nodes_gives_one_line_per_kind():
+    hosts = given(4000) | {
+        f"gpu{i:04d}": {"facts": {}, "slurm_node": {"CPUs": 96, "RealMemory": 1024000, "Gres": "gpu:a100:4"}}
+        for i in range(1, 1001)
+    }
+    model = build(
+        {**SETTINGS, "partitions": [{"name": "batch", "default": True}, {"name": "gpu", "nodes": "gpu[0001-1000]"}]},
+        hosts,
+    )
+    assert model["errors"] == []
+    assert model["node_lines"] == [
+        "NodeName=cn[00001-04000] CPUs=64 RealMemory=256000",
+        "NodeName=gpu[0001-1000] CPUs=96 RealMemory=1024000 Gres=gpu:a100:4",
+    ]
+    assert model["partition_lines"][1] == "PartitionName=gpu Nodes=gpu[0001-1000] Default=NO State=UP"
+    assert model["conf"]["GresTypes"] == "gpu"
+    assert model["conf"]["AccountingStorageTRES"] == "gres/gpu"
+
+
+def test_a_node_with_its_own_address_gets_its_own_line():
+    model = cluster(
+        host("c01", slurm_node={"NodeAddr": "10.0.1.11"}), host("c02", slurm_node={"NodeAddr": "10.0.1.12"})
+    )
+    assert [line.split()[0] for line in model["node_lines"]] == ["NodeName=c01", "NodeName=c02"]
+
+
+def test_detected_gpus_give_gres_and_device_file_lines_identical_nodes_compressed():
+    model = cluster(host("g1", hpcstack_gpus=gpus(2)), host("g2", hpcstack_gpus=gpus(2)), host("c1"))
+    assert model["node_lines"][1].endswith("Gres=gpu:a100:2")
+    assert model["gres_conf_lines"] == ["NodeName=g[1-2] Name=gpu Type=a100 File=/dev/nvidia[0-1]"]
+    assert model["gres_types"] == ["gpu"]
+    assert model["conf"]["GresTypes"] == "gpu"
+
+
+def test_nvml_nodes_autodetect_unless_the_host_says_off():
+    model = cluster(
+        host("g1", hpcstack_gpus=gpus(4, nvml=True)),
+        host("g2", gres_autodetect="off", hpcstack_gpus=gpus(4, nvml=True)),
+    )
+    assert model["gres_conf_lines"] == [
+        "NodeName=g1 AutoDetect=nvml",
+        "NodeName=g2 Name=gpu Type=a100 File=/dev/nvidia[0-3]",
+    ]
+
+
+def test_hand_set_gres_takes_no_detected_lines_and_extra_lines_come_last():
+    extra = ["NodeName=g1 Name=gpu Type=h100 File=/dev/nvidia[0-7]"]
+    model = cluster(host("g1", slurm_node={"Gres": "gpu:h100:8"}, hpcstack_gpus=gpus(2)), gres_conf_extra=extra)
+    assert model["gres_conf_lines"] == extra
+    assert "Gres=gpu:h100:8" in model["node_lines"][0]
+
+
+def test_no_accounting_host_no_accounting_settings():
+    model = cluster(host("c1"), accounting_host="", accounting_facts={})
+    assert not [key for key in model["conf"] if key.startswith("AccountingStorage")]
+    model = cluster(host("c1"))
+    assert model["conf"]["AccountingStorageHost"] == "ctl"
+    assert model["conf"]["AccountingStorageEnforce"] == "associations,limits,qos,safe"
+    assert "AccountingStorageTRES" not in model["conf"]
+
+
+def test_options_override_and_null_removes_push_mode_drops_configless():
+    model = cluster(host("c1"), conf_options={"SlurmdTimeout": 20, "KillWait": None}, config_mode="push")
+    assert model["conf"]["SlurmdTimeout"] == "20"
+    assert "KillWait" not in model["conf"]
+    assert "SlurmctldParameters" not in model["conf"]
+    assert cluster(host("c1"))["conf"]["SlurmctldParameters"] == "enable_configless"
+    assert cluster(host("c1"))["conf"]["SlurmctldHost"] == "ctl"
+
+
+def test_partitions_hostlists_lists_all_and_options():
+    partitions = [
+        {"name": "batch", "default": True},
+        {"name": "short", "nodes": ["c2", "c1"], "options": {"MaxTime": "00:30:00"}, "state": "DRAIN"},
+        {"name": "every", "nodes": "ALL"},
+    ]
+    model = cluster(host("c1"), host("c2"), partitions=partitions)
+    assert model["partition_lines"] == [
+        "PartitionName=batch Nodes=c[1-2] Default=YES State=UP",
+        "PartitionName=short Nodes=c[1-2] Default=NO MaxTime=00:30:00 State=DRAIN",
+        "PartitionName=every Nodes=ALL Default=NO State=UP",
+    ]
+
+
+def test_restart_digest_follows_restart_only_settings_only():
+    base = cluster(host("c1"), host("c2"))["restart_digest"]
+    assert cluster(host("c1"), host("c2"))["restart_digest"] == base
+    # Reconfigure is enough for these: partitions, timeouts.
+    assert cluster(host("c1"), host("c2"), partitions=[{"name": "other", "default": True}])["restart_digest"] == base
+    assert cluster(host("c1"), host("c2"), conf_options={"SlurmdTimeout": 20})["restart_digest"] == base
+    # Only a restart applies these: the node set, a node's features, ports, cgroup.conf, gres.conf.
+    assert cluster(host("c1"))["restart_digest"] != base
+    assert cluster(host("c1"), host("c2", slurm_node={"Feature": "fast"}))["restart_digest"] != base
+    assert cluster(host("c1"), host("c2"), slurmd_port=7000)["restart_digest"] != base
+    assert cluster(host("c1"), host("c2"), cgroup_options={"ConstrainSwapSpace": "yes"})["restart_digest"] != base
+    assert cluster(host("c1"), host("c2", hpcstack_gpus=gpus(1)))["restart_digest"] != base
+
+
+def test_hardware_record_keeps_what_the_model_reads():
+    model = cluster(host("g1", hpcstack_gpus=gpus(1), ansible_kernel="6.1"))
+    record = model["hardware"]["g1"]
+    assert record["memtotal_mb"] == 24105
+    assert record["hostname"] == "g1"
+    assert "ansible_kernel" not in record
+    assert record["hpcstack_gpus"]["gpus"] == [{"type": "a100", "file": "/dev/nvidia0"}]
+    # The record describes the host as its facts did.
+    again = build(SETTINGS, {"g1": {"facts": record, "slurm_node": None}})
+    assert again["node_lines"] == model["node_lines"]
+    assert again["gres_conf_lines"] == model["gres_conf_lines"]
+
+
+# The molecule bad-input tests (molecule/shared/slurm/tests/test_slurm_bad_input.py) and the rest: each names the
+# variable to fix.
+@pytest.mark.parametrize(
+    ("hosts", "settings", "message"),
+    [
+        ([host("c1")], {"partitions": [{"name": "gpu", "nodes": "gpu[01-02]"}]},
+         "slurm_partitions[0].nodes of partition 'gpu' names hosts that are not compute nodes: gpu01, gpu02"),
+        ([host("c1", slurm_node={"CPUs": 0})], {}, "slurm_node.CPUs of compute host c1 ('c1') is 0"),
+        ([host("c1", slurm_node={"CPUs": 2, "RealMemory": "lots"})], {},
+         "slurm_node.RealMemory of compute host c1 ('c1') is lots"),
+        ([("c1", {"facts": {}, "slurm_node": None})], {},
+         "slurm_node.CPUs of compute host c1 ('c1') is None: gather the host's hardware facts"),
+        ([host("c1")], {"cluster_name": "Bad Name"}, "slurm_cluster_name 'Bad Name' is not a valid cluster name"),
+        ([host("c1")], {"controller_host": ""},
+         "slurm_controller_group: the inventory group 'slurm_controller' has no host"),
+        ([], {}, "slurm_compute_group: the inventory group 'slurm_compute' has no host"),
+        ([host("a", slurm_node={"NodeName": "x"}), host("b", slurm_node={"NodeName": "x"})], {},
+         "slurm_node.NodeName: compute hosts a and b are both node 'x'"),
+        ([host("c1", slurm_node={"NodeName": "bad name"})], {}, "slurm_node.NodeName of compute host c1 is 'bad name'"),
+        ([host("g1", hpcstack_gpus=gpus(2, mig=True))], {},
+         "slurm_gres_autodetect: compute host g1 has GPUs in MIG mode"),
+        ([host("c1")], {"gres_autodetect": "auto"}, "slurm_gres_autodetect is 'auto': use nvml or off"),
+        ([host("c1", gres_autodetect="yes")], {}, "slurm_gres_autodetect of compute host c1 is 'yes'"),
+        ([host("c1")], {"gres_conf_extra": "Name=gpu"}, "slurm_gres_conf_extra must be a list of gres.conf lines"),
+        ([host("c1")], {"gres_conf_extra": ["Name=gpu\nNodeName=x"]},
+         "slurm_gres_conf_extra must be a list of gres.conf lines"),
+        ([host("c1")], {"partitions": [{"name": "a", "default": True}, {"name": "b", "default": True}]},
+         "slurm_partitions: more than one partition has default: true"),
+        ([host("c1")], {"partitions": [{"nodes": "c1"}]},
+         "slurm_partitions[0].name '' is missing or not a valid partition name"),
+        ([host("c1")], {"partitions": [{"name": "a", "state": "OPEN"}]},
+         "slurm_partitions[0].state 'OPEN' is not one of"),
+        ([host("c1")], {"partitions": [{"name": "a", "nodes": "c[1-"}]},
+         "slurm_partitions[0].nodes of partition 'a' is not a hostlist"),
+        ([host("c1")], {"partitions": "batch"}, "slurm_partitions must be a list of partitions"),
+        ([host("c1")], {"partitions": [{"name": "a", "options": {"MaxTime": "1 Nodes=ALL"}}]},
+         "slurm_partitions[0].options.MaxTime is '1 Nodes=ALL': partition values are single words"),
+        ([host("c1")], {"conf_options": {"SlurmdTimeout": "20\nSlurmUser=root"}},
+         "slurm_conf_options.SlurmdTimeout is"),
+        ([host("c1")], {"conf_options": {"Bad Key": 1}},
+         "slurm_conf_options: 'Bad Key' is not a slurm.conf parameter name"),
+        ([host("c1")], {"cgroup_options": ["ConstrainCores"]},
+         "slurm_cgroup_options must be a mapping of cgroup.conf parameters"),
+        ([host("c1", slurm_node={"Feature": "a b"})], {},
+         "slurm_node.Feature of compute host c1 is 'a b': node values"),
+    ],
+    ids=[
+        "unknown-partition-node", "no-cpus", "bad-memory", "no-facts", "bad-cluster-name", "no-controller",
+        "no-compute", "duplicate-node-name", "bad-node-name", "mig-without-nvml", "bad-autodetect",
+        "bad-host-autodetect", "gres-extra-string", "gres-extra-newline", "two-defaults", "partition-without-name",
+        "bad-partition-state", "bad-partition-hostlist", "partitions-not-a-list", "partition-option-injection",
+        "conf-option-injection", "bad-conf-key", "cgroup-options-not-a-mapping", "node-value-injection",
+    ],
+)  # fmt: skip
+def test_every_problem_is_reported_naming_the_variable(hosts, settings, message):
+    errors = cluster(*hosts, **settings)["errors"]
+    assert any(message in error for error in errors), errors
+
+
+def test_problems_are_all_found_in_one_pass():
+    errors = cluster(host("c1", slurm_node={"CPUs": 0}), cluster_name="X", gres_autodetect="auto")["errors"]
+    assert len(errors) == 3, errors
+
+
+def test_5000_nodes_with_one_mistake_give_a_readable_message():
+    errors = build(SETTINGS, given(5000, CPUs=0, RealMemory=1000))["errors"]
+    assert len(errors) == 21
+    assert errors[-1] == "... and 4980 more like the one before"
+    assert all(re.match(r"slurm_node.CPUs of compute host cn\d{5}", error) for error in errors[:20])
