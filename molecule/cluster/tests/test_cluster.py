@@ -139,3 +139,21 @@ def test_prometheus_answers_through_the_bastion(group_hosts):
     hosts = {sample["metric"].get("host") for sample in answer["data"]["result"]}
     expected = set(group_hosts("cluster")) | set(group_hosts("bastion"))
     assert expected <= hosts, f"no node_exporter data from {sorted(expected - hosts)}"
+
+
+def test_check_mode_on_the_converged_cluster_reports_no_change(run_playbook, group_hosts):
+    # The preview an operator runs before a change: on the converged cluster it must complete and change nothing.
+    # (The same preview on the fresh containers is the scenario's `check` step, before converge.)
+    result = run_playbook([{"ansible.builtin.import_playbook": "hpcstack.cluster.site"}], options=("--check", "--diff"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    recap = {
+        host: (int(ok), int(changed), int(failed))
+        for host, ok, changed, failed in re.findall(
+            r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", result.stdout, re.MULTILINE
+        )
+    }
+    assert set(recap) == set(group_hosts("all")), result.stdout[-3000:]
+    assert all(ok > 0 for ok, _, _ in recap.values()), recap
+    changed = [line for line in result.stdout.splitlines() if line.startswith("changed:")]
+    assert not changed, result.stdout[-3000:]
+    assert all(c == 0 for _, c, _ in recap.values()), recap
