@@ -38,9 +38,11 @@ options:
     type: str
     default: slurmdbd
   config_mode:
-    description: V(configless) turns on C(enable_configless); V(push) leaves it off.
-    type: str
-    choices: [configless, push]
+    description:
+      - V(configless) turns on C(enable_configless); V(push) leaves it off.
+      - This option and the ports and directories below are checked by the model, not by Ansible's argument check, so
+        that a bad value is reported in RV(model.errors) with the other problems, naming the role variable that set it.
+    type: raw
     default: configless
   partitions:
     description: Partitions as the slurm_common role's C(slurm_partitions) describes them.
@@ -64,27 +66,27 @@ options:
     default: []
   slurmctld_port:
     description: slurmctld's port.
-    type: int
+    type: raw
     default: 6817
   slurmd_port:
     description: slurmd's port.
-    type: int
+    type: raw
     default: 6818
   slurmdbd_port:
     description: slurmdbd's port.
-    type: int
+    type: raw
     default: 6819
   log_dir:
     description: Directory of the daemons' log files.
-    type: path
+    type: raw
     default: /var/log/slurm
   state_save_location:
     description: slurmctld's C(StateSaveLocation).
-    type: path
+    type: raw
     default: /var/lib/slurm/slurmctld
   slurmd_spool_dir:
     description: slurmd's C(SlurmdSpoolDir).
-    type: path
+    type: raw
     default: /var/lib/slurm/slurmd
   hardware_record:
     description:
