@@ -108,7 +108,10 @@ def test_targets():
     lines = bench.targets({"2": row(200, 50), "16": row(320, 70, 1), "slurm:2": row(80, 14)})
     assert lines[0] == "full, 2 compute: no-op re-run 50.0 s with changed=0 (target <= 60 s with changed=0): met"
     assert lines[1] == "16: first converge 1.60x that of 2 (target <= 1.5x): MISSED"
-    assert lines[2].startswith("slurm:2: first 80.0 s = 0.90x the reference")
+    assert lines[2] == "slurm:2: first converge 80.0 s (target <= 40 s on this machine kind): MISSED"
+    assert lines[3] == "slurm:2: no-op re-run 14.0 s (target <= 8 s on this machine kind): MISSED"
+    slurm = bench.targets({"slurm:2": row(38, 7.5)})
+    assert [line.rsplit(": ", 1)[1] for line in slurm] == ["met", "met"]
     assert bench.targets({"2": row(200, 50, 3)})[0].endswith("changed=3 (target <= 60 s with changed=0): MISSED")
     assert bench.targets({}) == []
 
