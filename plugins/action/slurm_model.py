@@ -17,12 +17,7 @@ from typing import Any
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
-
-try:
-    from ansible_collections.hpcstack.cluster.plugins.plugin_utils import slurm_model
-except ImportError as error:  # python-hostlist missing on the controller
-    slurm_model = None
-    IMPORT_ERROR = str(error)
+from ansible_collections.hpcstack.cluster.plugins.plugin_utils import slurm_model
 
 ARGUMENT_SPEC = {
     "cluster_name": {"type": "raw", "required": True},
@@ -46,7 +41,7 @@ ARGUMENT_SPEC = {
 }
 
 
-FACT_KEYS = (*slurm_model.HARDWARE_FACTS, "hpcstack_gpus") if slurm_model else ()
+FACT_KEYS = (*slurm_model.HARDWARE_FACTS, "hpcstack_gpus")
 
 
 def has_hardware(facts: Mapping[str, Any]) -> bool:
@@ -61,11 +56,11 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        if slurm_model is None:
+        if slurm_model.HOSTLIST_ERROR:
             return {
                 **result,
                 "failed": True,
-                "msg": f"slurm_model needs python-hostlist on the controller: {IMPORT_ERROR}",
+                "msg": f"slurm_model needs python-hostlist on the controller: {slurm_model.HOSTLIST_ERROR}",
             }
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         groups = task_vars["groups"]
@@ -79,7 +74,9 @@ class ActionModule(ActionBase):
             hosts[host] = self._host_inputs(hostvars, host)
         # The daemons' hosts: their names (SlurmctldHost, AccountingStorageHost, --conf-server) come from facts.
         daemons = {
-            host: self._host_inputs(hostvars, host)["facts"] for host in {controller_host, accounting_host} if host
+            host: self._host_inputs(hostvars, host)["facts"]
+            for host in dict.fromkeys((controller_host, accounting_host))
+            if host
         }
         unknown = [host for host in compute_hosts if not has_hardware(hosts[host]["facts"])]
         unknown += [host for host, facts in daemons.items() if not facts.get("hostname") and host not in hosts]

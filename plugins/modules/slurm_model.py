@@ -102,16 +102,20 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Reads only.
+    description: Only reads, so it runs the same in check mode.
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to diff.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the Ansible controller; reads O(hardware_record) from the host it is delegated to.
   action:
     support: full
+    description: An action plugin; the work is done on the Ansible controller.
   run_once:
     support: full
-    details: Meant to run once per play; the result is the same for every host.
+    description: Meant to run once per play; the result is the same for every host.
 author:
   - hpcstack maintainers (@hpcstack)
 requirements:

@@ -18,7 +18,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import hostlist
+try:
+    import hostlist
+except ImportError as error:  # the action plugin reports it before calling anything here
+    hostlist = None
+    HOSTLIST_ERROR: str | None = str(error)
+else:
+    HOSTLIST_ERROR = None
 
 CLUSTER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 PARTITION_NAME = re.compile(r"[A-Za-z0-9_.-]+")
