@@ -301,7 +301,7 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
             )
     autodetect_default = settings["gres_autodetect"]
     if autodetect_default not in GRES_AUTODETECT:
-        problems.add("gres", f"slurm_gres_autodetect is '{autodetect_default}': use nvml or off")
+        problems.add("gres", f"slurm_gres_autodetect must be one of: nvml, off; it is '{autodetect_default}'")
 
     nodes: list[dict[str, Any]] = []
     node_names: dict[str, str] = {}
@@ -324,8 +324,11 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
                     f"hardware facts or set slurm_node.{key} to a positive number",
                 )
         autodetect = inputs.get("gres_autodetect") or autodetect_default
-        if inputs.get("gres_autodetect") and autodetect not in GRES_AUTODETECT:
-            problems.add("gres", f"slurm_gres_autodetect of compute host {host} is '{autodetect}': use nvml or off")
+        # A host's own value; one it inherits from the setting above is reported once, there.
+        if inputs.get("gres_autodetect") not in (None, "", autodetect_default) and autodetect not in GRES_AUTODETECT:
+            problems.add(
+                "gres", f"slurm_gres_autodetect of compute host {host} must be one of: nvml, off; it is '{autodetect}'"
+            )
         gpus = facts.get("hpcstack_gpus") or {}
         if gpus.get("usable", 0) > 0 and "Gres" not in given:
             gres_pairs += gres_conf_of(name, gpus, autodetect)

@@ -242,8 +242,9 @@ def test_hardware_record_keeps_what_the_model_reads():
         ([host("c1", slurm_node={"NodeName": "bad name"})], {}, "slurm_node.NodeName of compute host c1 is 'bad name'"),
         ([host("g1", hpcstack_gpus=gpus(2, mig=True))], {},
          "slurm_gres_autodetect: compute host g1 has GPUs in MIG mode"),
-        ([host("c1")], {"gres_autodetect": "auto"}, "slurm_gres_autodetect is 'auto': use nvml or off"),
-        ([host("c1", gres_autodetect="yes")], {}, "slurm_gres_autodetect of compute host c1 is 'yes'"),
+        ([host("c1")], {"gres_autodetect": "auto"}, "slurm_gres_autodetect must be one of: nvml, off; it is 'auto'"),
+        ([host("c1", gres_autodetect="yes")], {},
+         "slurm_gres_autodetect of compute host c1 must be one of: nvml, off; it is 'yes'"),
         ([host("c1")], {"gres_conf_extra": "Name=gpu"}, "slurm_gres_conf_extra must be a list of gres.conf lines"),
         ([host("c1")], {"gres_conf_extra": ["Name=gpu\nNodeName=x"]},
          "slurm_gres_conf_extra must be a list of gres.conf lines"),
@@ -283,6 +284,13 @@ def test_every_problem_is_reported_naming_the_variable(hosts, settings, message)
 def test_problems_are_all_found_in_one_pass():
     errors = cluster(host("c1", slurm_node={"CPUs": 0}), cluster_name="X", gres_autodetect="auto")["errors"]
     assert len(errors) == 3, errors
+
+
+def test_a_bad_setting_every_host_inherits_is_one_error():
+    # An extra var reaches every host's own variables too: reported once, as the setting, not once per host.
+    hosts = [host(f"c{i}", gres_autodetect="yes please") for i in range(1, 4)]
+    errors = cluster(*hosts, gres_autodetect="yes please")["errors"]
+    assert errors == ["slurm_gres_autodetect must be one of: nvml, off; it is 'yes please'"]
 
 
 def test_5000_nodes_with_one_mistake_give_a_readable_message():
