@@ -16,7 +16,14 @@ BENCH_SIZES ?= 2 8 16
 BENCH_MODEL_SIZES ?= 100 1000 5000
 BENCH_USERS ?= 1000
 BENCH_INSTANCES ?= 5000
-SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# Longest first (CI's figures), then any new scenario: `make molecule` runs MOLECULE_JOBS of them side by side and
+# starts the next as soon as one ends, so the longest do not end up last.
+SCENARIOS_LONGEST_FIRST := cluster slurm_trixie slurm_bookworm monitoring spack_buildhost nvidia_toolkit bastion munge
+SCENARIO_DIRS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+SCENARIOS ?= $(filter $(SCENARIO_DIRS),$(SCENARIOS_LONGEST_FIRST)) $(filter-out $(SCENARIOS_LONGEST_FIRST),$(SCENARIO_DIRS))
+# Two at a time on the 2-core test machine: a scenario mostly waits (apt, daemons starting, jobs), so two take
+# little longer than one. Each scenario's output is printed whole when it ends.
+MOLECULE_JOBS ?= 2
 
 .PHONY: help
 help: ## list the targets
@@ -105,8 +112,16 @@ sanity: venv ## ansible-test sanity from an ansible_collections/hpcstack/cluster
 collection: venv ## build the collection, install it offline and use it by FQCN
 	tools/collection-check.sh
 
-molecule: venv images wheels ## run the molecule scenarios (SCENARIOS="munge ..." to choose)
-	@for s in $(SCENARIOS); do $(STAGE) molecule-$$s molecule test -s $$s; done
+molecule: venv images wheels ## run the molecule scenarios (SCENARIOS="munge ..." to choose; MOLECULE_JOBS=1: one at a time)
+	@# The network and the apt cache every scenario's create makes, made once first: two creates racing would
+	@# both try to make them.
+	@ansible-playbook -i localhost, -c local -e ansible_python_interpreter=$(CURDIR)/$(VENV)/bin/python \
+	  -e '{"molecule_yml": {"platforms": []}}' molecule/shared/create.yml > /dev/null
+	@$(STAGE) molecule $(MAKE) --no-print-directory --keep-going --jobs=$(MOLECULE_JOBS) --output-sync=target \
+	  $(addprefix molecule-,$(SCENARIOS))
+
+molecule-%: venv
+	@$(STAGE) molecule-$* molecule test -s $*
 
 # --- benchmarks --------------------------------------------------------------------------------------------
 .PHONY: bench
