@@ -40,6 +40,10 @@ for plugin in "$top"/plugins/inventory/*.py; do  # the installed inventory plugi
   ansible-doc -t inventory "hpcstack.cluster.$(basename "$plugin" .py)" | grep -q 'OPTIONS' \
     || { echo "collection-check: inventory plugin $(basename "$plugin" .py) has no manual" >&2; exit 1; }
 done
+for plugin in "$top"/plugins/strategy/*.py; do  # the installed strategy's manual renders
+  ansible-doc -t strategy "hpcstack.cluster.$(basename "$plugin" .py)" | grep -q 'Mitogen' \
+    || { echo "collection-check: strategy plugin $(basename "$plugin" .py) has no manual" >&2; exit 1; }
+done
 printf '[cluster]\nnode1 ansible_connection=local\n' >"$scratch/hosts"
 ansible-playbook -i "$scratch/hosts" hpcstack.cluster.site --syntax-check
 ansible-playbook -i "$scratch/hosts" hpcstack.cluster.site --list-tasks

@@ -56,7 +56,13 @@ def run(tmp_path: Path, hosts: dict, task: dict, *options: str) -> subprocess.Co
 def results(output: str) -> tuple[dict, dict]:
     """Return the model task's result and {host: model} as the debug task printed it."""
     report = json.loads(output)
-    tasks = report["plays"][0]["tasks"]
+    # The json callback lists a task once per host under any strategy but linear (ansible.cfg's is Mitogen's).
+    tasks: list[dict] = []
+    for entry in report["plays"][0]["tasks"]:
+        if tasks and tasks[-1]["task"]["id"] == entry["task"]["id"]:
+            tasks[-1]["hosts"].update(entry["hosts"])
+        else:
+            tasks.append(entry)
     model_task = next(iter(tasks[0]["hosts"].values()))
     seen = {}
     for host, result in tasks[1]["hosts"].items():
