@@ -9,23 +9,29 @@ cluster keeps 9090 and 3000, and the containers are labelled cluster `bench`, ou
 inventory. A spec slurm:N is the Slurm-only topology of the earlier figures: bench-ctl and N compute nodes (munge,
 slurmctld, slurmd); slurm:N+db also puts slurmdbd and MariaDB on the controller.
 
-For each spec: create the containers, converge site.yml (first run), converge again (no-op run, must report
-changed=0), count the .deb bytes the shared apt cache fetched upstream against the bytes it served (the cache is
-shared: other runs at the same time count too), then remove the containers, also when a run fails. Prints one row
-per spec, then the targets of what was measured. Every ratio it prints is between figures of this run; the targets
+For each spec and executor (Mitogen, which the checkout's ansible.cfg selects, and Ansible's default one), --runs
+times: create the containers, converge site.yml (first run), converge again (no-op run, must report changed=0),
+count the .deb bytes the shared apt cache fetched upstream against the bytes it served (the cache is shared: other
+runs at the same time count too), then remove the containers, also when a run fails. Prints one row per run and,
+with several runs, their median; then the targets of what was measured, judged on the medians, and Mitogen against
+the default executor where both ran. Every ratio it prints is between figures of this run; the targets
 are seconds on this machine kind (2 cores, 24 GiB), not a comparison with a figure measured on another day:
   full topology (issue 8): no-op re-run of 2 <= 60 s with changed=0; first converge of 16 <= 1.5x that of 2;
   the Slurm core, slurm:N (issue 18): slurm:2 first converge <= 40 s and no-op <= 8 s (0.8x and 0.5x of what
   galaxyproject.slurm took beside it on this machine kind: 46.8-53.1 s and 14.9-15.4 s); slurm:16 <= 1.5x slurm:2.
 Exits 1 when a no-op run changed something, 2 when a spec is malformed or a run fails.
 
-Usage: python tools/bench.py [N|slurm:N|slurm:N+db ...]     (default: 2 8 16)
+Usage: python tools/bench.py [--runs R] [--executor mitogen|default|both] [N|slurm:N|slurm:N+db ...]
+       (default: 2 8 16, one run, both executors). BENCH_LOG_DIR=dir keeps every playbook's output there.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +50,9 @@ CONTAINERS_LABEL = "bench"  # org.hpcstack.cluster of the bench containers
 NOOP_TARGET_S = 60.0  # issue 8: no-op re-run of the full 2-node topology, seconds on this machine kind
 SLURM_FIRST_TARGET_S, SLURM_NOOP_TARGET_S = 40.0, 8.0  # issue 18: slurm:2, seconds on this machine kind
 SCALING_TARGET = 1.5  # first converge of 16 compute nodes against 2
+LOG_DIR = os.environ.get("BENCH_LOG_DIR")  # where to keep each playbook run's output (e.g. with profile_tasks on)
+# The executors: the strategy each one sets (ANSIBLE_STRATEGY). `mitogen` is the one the checkout's ansible.cfg selects.
+EXECUTORS = {"mitogen": "hpcstack.cluster.mitogen_linear", "default": "linear"}
 
 # The accounting tree of inventories/local/group_vars/slurm_controller.yml, applied by playbooks/accounts.yml.
 ACCOUNTING_TREE = {
@@ -105,7 +114,7 @@ def inventory(spec: Spec) -> dict:
     """Return the inventory of the spec's containers."""
     computes = {f"bench-c{i:02d}": None for i in range(1, spec.size + 1)}
     variables = {
-        "ansible_connection": "community.docker.docker",
+        "ansible_connection": "docker",
         "ansible_python_interpreter": "/usr/bin/python3",
         "docker_node_image": "hpcstack/debian:bookworm",
     }
@@ -144,7 +153,7 @@ def container_names(spec: Spec) -> list[str]:
     return ["bench-ctl", *computes] if spec.slurm_only else ["bench-bastion", "bench-ctl", *computes, "bench-build"]
 
 
-def playbook(inventory_file: Path, name: str, *extra: str) -> tuple[float, str]:
+def playbook(inventory_file: Path, name: str, *extra: str, executor: str = "mitogen") -> tuple[float, str]:
     """Run a playbook of the checkout; return its wall-clock seconds and output. Raises BenchError if it fails."""
     start = time.monotonic()
     result = subprocess.run(
@@ -153,7 +162,11 @@ def playbook(inventory_file: Path, name: str, *extra: str) -> tuple[float, str]:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "ANSIBLE_STRATEGY": EXECUTORS[executor]},
     )
+    if LOG_DIR:
+        log = Path(LOG_DIR) / f"{time.strftime('%H%M%S')}-{Path(name).stem}.log"
+        log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise BenchError(f"{name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
     return time.monotonic() - start, result.stdout
@@ -199,21 +212,22 @@ def remove_containers(inventory_file: Path, spec: Spec) -> None:
         subprocess.run(["docker", "rm", "--force", *container_names(spec)], capture_output=True, check=False)
 
 
-def bench(spec: Spec) -> dict:
-    """Create the spec's containers, converge site.yml twice on them and remove them; return the figures."""
+def bench(spec: Spec, executor: str) -> dict:
+    """Create the spec's containers, converge site.yml twice on them with the executor and remove them; return the
+    figures."""
     with tempfile.TemporaryDirectory() as scratch:
         inventory_file = Path(scratch) / "hosts.yml"
         inventory_file.write_text(yaml.safe_dump(inventory(spec), sort_keys=False))
         try:
             playbook(inventory_file, "playbooks/docker_nodes.yml", "-e", f"docker_nodes_cluster={CONTAINERS_LABEL}")
             epoch = int(time.time())
-            first = playbook(inventory_file, "site.yml")[0]
-            again, output = playbook(inventory_file, "site.yml")
+            first = playbook(inventory_file, "site.yml", executor=executor)[0]
+            again, output = playbook(inventory_file, "site.yml", executor=executor)
             fetched, served = deb_bytes_since(epoch)
         finally:
             remove_containers(inventory_file, spec)
     for change in changed_tasks(output):
-        print(f"bench: {spec.name}: the no-op run changed {change}", file=sys.stderr)
+        print(f"bench: {spec.name} ({executor}): the no-op run changed {change}", file=sys.stderr)
     return {
         "first_s": first,
         "noop_s": again,
@@ -227,63 +241,102 @@ def verdict(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
-def targets(rows: dict[str, dict]) -> list[str]:
-    """Return the lines that compare the measured figures with the targets, for the specs that were run."""
+def median_row(runs: list[dict]) -> dict:
+    """Return the median of each figure over the runs of one spec and executor (changed: the largest)."""
+    keys = ("first_s", "noop_s", "fetched_kib", "served_kib")
+    row = {key: statistics.median(run[key] for run in runs) for key in keys}
+    row["noop_changed"] = max(run["noop_changed"] for run in runs)
+    return row
+
+
+def targets(rows: dict[tuple[str, str], dict]) -> list[str]:
+    """Return the lines that compare the measured figures (medians) with the targets, for what was run."""
     lines = []
-    if "2" in rows:
-        noop, changed = rows["2"]["noop_s"], rows["2"]["noop_changed"]
-        met = noop <= NOOP_TARGET_S and changed == 0
-        lines.append(
-            f"full, 2 compute: no-op re-run {noop:.1f} s with changed={changed}"
-            f" (target <= {NOOP_TARGET_S:.0f} s with changed=0): {verdict(met)}"
-        )
-    for small, large in (("2", "16"), ("slurm:2", "slurm:16")):
-        if small in rows and large in rows:
-            ratio = rows[large]["first_s"] / rows[small]["first_s"]
+    for executor in EXECUTORS:
+        full = rows.get(("2", executor))
+        if full:
+            noop, changed = full["noop_s"], full["noop_changed"]
+            met = noop <= NOOP_TARGET_S and changed == 0
             lines.append(
-                f"{large}: first converge {ratio:.2f}x that of {small}"
-                f" (target <= {SCALING_TARGET}x): {verdict(ratio <= SCALING_TARGET)}"
+                f"full, 2 compute ({executor}): no-op re-run {noop:.1f} s with changed={changed}"
+                f" (target <= {NOOP_TARGET_S:.0f} s with changed=0): {verdict(met)}"
             )
-    if "slurm:2" in rows:
-        first, noop = rows["slurm:2"]["first_s"], rows["slurm:2"]["noop_s"]
-        lines.append(
-            f"slurm:2: first converge {first:.1f} s (target <= {SLURM_FIRST_TARGET_S:.0f} s on this machine kind):"
-            f" {verdict(first <= SLURM_FIRST_TARGET_S)}"
-        )
-        lines.append(
-            f"slurm:2: no-op re-run {noop:.1f} s (target <= {SLURM_NOOP_TARGET_S:.0f} s on this machine kind):"
-            f" {verdict(noop <= SLURM_NOOP_TARGET_S)}"
-        )
+        for small, large in (("2", "16"), ("slurm:2", "slurm:16")):
+            if (small, executor) in rows and (large, executor) in rows:
+                ratio = rows[large, executor]["first_s"] / rows[small, executor]["first_s"]
+                lines.append(
+                    f"{large} ({executor}): first converge {ratio:.2f}x that of {small}"
+                    f" (target <= {SCALING_TARGET}x): {verdict(ratio <= SCALING_TARGET)}"
+                )
+        core = rows.get(("slurm:2", executor))
+        if core:
+            first, noop = core["first_s"], core["noop_s"]
+            lines.append(
+                f"slurm:2 ({executor}): first converge {first:.1f} s, no-op re-run {noop:.1f} s (targets <= "
+                f"{SLURM_FIRST_TARGET_S:.0f} s and <= {SLURM_NOOP_TARGET_S:.0f} s on this machine kind):"
+                f" {verdict(first <= SLURM_FIRST_TARGET_S)}, {verdict(noop <= SLURM_NOOP_TARGET_S)}"
+            )
+    # Ratios only between figures of this run.
+    for spec in sorted({spec for spec, _executor in rows}):
+        if (spec, "mitogen") in rows and (spec, "default") in rows:
+            with_m, without = rows[spec, "mitogen"], rows[spec, "default"]
+            first, noop = with_m["first_s"] / without["first_s"], with_m["noop_s"] / without["noop_s"]
+            lines.append(
+                f"{spec}: Mitogen against the default executor, measured side by side here: first converge"
+                f" {first:.2f}x, no-op re-run {noop:.2f}x"
+            )
     return lines
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("specs", nargs="*", default=list(DEFAULT_SPECS), help="N, slurm:N or slurm:N+db")
+    parser.add_argument("--runs", type=int, default=1, help="runs of each spec and executor; medians are compared")
+    parser.add_argument(
+        "--executor", choices=[*EXECUTORS, "both"], default="both", help="Mitogen (ansible.cfg's), default, or both"
+    )
+    args = parser.parse_args(argv[1:])
     try:
-        specs = [parse_spec(text) for text in argv[1:] or DEFAULT_SPECS]
+        specs = [parse_spec(text) for text in args.specs]
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
-    header = ("spec", "first converge", "no-op re-run", "changed", "debs upstream", "debs served")
-    print("{:>11} {:>15} {:>13} {:>8} {:>14} {:>12}".format(*header), flush=True)
-    rows: dict[str, dict] = {}
+    executors = list(EXECUTORS) if args.executor == "both" else [args.executor]
+    header = ("spec", "executor", "run", "first converge", "no-op re-run", "changed", "debs upstream", "debs served")
+    print("{:>11} {:>8} {:>6} {:>15} {:>13} {:>8} {:>14} {:>12}".format(*header), flush=True)
+    rows: dict[tuple[str, str], dict] = {}
     failed = False
     for spec in specs:
-        try:
-            row = rows[spec.name] = bench(spec)
-        except BenchError as error:
-            print(f"bench: {spec.name}: {error}", file=sys.stderr)
-            failed = True
+        for executor in executors:
+            runs = []
+            for run in range(1, args.runs + 1):
+                try:
+                    runs.append(bench(spec, executor))
+                except BenchError as error:
+                    print(f"bench: {spec.name} ({executor}): {error}", file=sys.stderr)
+                    failed = True
+                    break
+                print_row(spec.name, executor, str(run), runs[-1])
+            if failed:
+                break
+            row = rows[spec.name, executor] = median_row(runs)
+            if args.runs > 1:
+                print_row(spec.name, executor, "median", row)
+        if failed:
             break
-        print(
-            f"{spec.name:>11} {row['first_s']:>14.1f}s {row['noop_s']:>12.1f}s {row['noop_changed']:>8}"
-            f" {row['fetched_kib']:>10} KiB {row['served_kib']:>8} KiB",
-            flush=True,
-        )
     for line in targets(rows):
         print(line)
     if failed:
         return 2
     return 0 if all(row["noop_changed"] == 0 for row in rows.values()) else 1
+
+
+def print_row(spec: str, executor: str, run: str, row: dict) -> None:
+    print(
+        f"{spec:>11} {executor:>8} {run:>6} {row['first_s']:>14.1f}s {row['noop_s']:>12.1f}s {row['noop_changed']:>8}"
+        f" {row['fetched_kib']:>10.0f} KiB {row['served_kib']:>8.0f} KiB",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

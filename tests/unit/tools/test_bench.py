@@ -105,49 +105,87 @@ def row(first: float, noop: float, changed: int = 0) -> dict:
 
 
 def test_targets():
-    lines = bench.targets({"2": row(200, 50), "16": row(320, 70, 1), "slurm:2": row(80, 14)})
-    assert lines[0] == "full, 2 compute: no-op re-run 50.0 s with changed=0 (target <= 60 s with changed=0): met"
-    assert lines[1] == "16: first converge 1.60x that of 2 (target <= 1.5x): MISSED"
-    assert lines[2] == "slurm:2: first converge 80.0 s (target <= 40 s on this machine kind): MISSED"
-    assert lines[3] == "slurm:2: no-op re-run 14.0 s (target <= 8 s on this machine kind): MISSED"
-    slurm = bench.targets({"slurm:2": row(38, 7.5)})
-    assert [line.rsplit(": ", 1)[1] for line in slurm] == ["met", "met"]
-    assert bench.targets({"2": row(200, 50, 3)})[0].endswith("changed=3 (target <= 60 s with changed=0): MISSED")
+    rows = {("2", "mitogen"): row(200, 50), ("16", "mitogen"): row(320, 70, 1), ("slurm:2", "mitogen"): row(80, 14)}
+    lines = bench.targets(rows)
+    assert lines[0] == (
+        "full, 2 compute (mitogen): no-op re-run 50.0 s with changed=0 (target <= 60 s with changed=0): met"
+    )
+    assert lines[1] == "16 (mitogen): first converge 1.60x that of 2 (target <= 1.5x): MISSED"
+    assert lines[2] == (
+        "slurm:2 (mitogen): first converge 80.0 s, no-op re-run 14.0 s (targets <= 40 s and <= 8 s on this machine"
+        " kind): MISSED, MISSED"
+    )
+    assert bench.targets({("slurm:2", "default"): row(38, 7.5)})[0].endswith(": met, met")
+    assert bench.targets({("2", "mitogen"): row(200, 50, 3)})[0].endswith(
+        "changed=3 (target <= 60 s with changed=0): MISSED"
+    )
     assert bench.targets({}) == []
 
 
+def test_targets_compare_the_executors_only_where_both_ran():
+    both = bench.targets({("slurm:2", "mitogen"): row(30, 8), ("slurm:2", "default"): row(40, 16)})
+    assert both[-1] == (
+        "slurm:2: Mitogen against the default executor, measured side by side here: first converge 0.75x,"
+        " no-op re-run 0.50x"
+    )
+    assert not [line for line in bench.targets({("slurm:2", "mitogen"): row(30, 8)}) if "against" in line]
+
+
+def test_median_of_runs():
+    median = bench.median_row([row(30, 8), row(50, 9, 2), row(40, 7)])
+    assert (median["first_s"], median["noop_s"], median["noop_changed"]) == (40, 8, 2)
+
+
+def test_main_runs_each_spec_with_each_executor_and_prints_medians(monkeypatch, capsys):
+    calls = []
+
+    def fake(spec, executor):
+        calls.append((spec.name, executor))
+        return row(30 if executor == "mitogen" else 40, 8)
+
+    monkeypatch.setattr(bench, "bench", fake)
+    assert bench.main(["bench.py", "--runs", "3", "slurm:2"]) == 0
+    assert calls == [("slurm:2", "mitogen")] * 3 + [("slurm:2", "default")] * 3
+    out = capsys.readouterr().out
+    assert out.count(" median ") == 2
+    calls.clear()
+    assert bench.main(["bench.py", "--executor", "default", "2"]) == 0
+    assert calls == [("2", "default")]
+
+
 def test_main_rejects_a_bad_spec_before_creating_anything(monkeypatch, capsys):
-    monkeypatch.setattr(bench, "bench", lambda spec: pytest.fail("nothing must run"))
+    monkeypatch.setattr(bench, "bench", lambda spec, executor: pytest.fail("nothing must run"))
     assert bench.main(["bench.py", "2", "2+db"]) == 2
     assert "slurm:N+db" in capsys.readouterr().err
 
 
 def test_main_exits_1_when_a_noop_changed_something(monkeypatch):
-    monkeypatch.setattr(bench, "bench", lambda spec: row(100, 20, 1 if spec.name == "8" else 0))
+    monkeypatch.setattr(bench, "bench", lambda spec, executor: row(100, 20, 1 if spec.name == "8" else 0))
     assert bench.main(["bench.py", "2"]) == 0
     assert bench.main(["bench.py", "2", "8"]) == 1
 
 
 def test_main_exits_2_when_a_run_fails(monkeypatch, capsys):
-    def failing(spec):
+    def failing(spec, executor):
         raise bench.BenchError("site.yml failed")
 
     monkeypatch.setattr(bench, "bench", failing)
     assert bench.main(["bench.py"]) == 2
-    assert "2: site.yml failed" in capsys.readouterr().err
+    assert "2 (mitogen): site.yml failed" in capsys.readouterr().err
 
 
 def test_containers_are_removed_when_a_run_fails(monkeypatch, tmp_path):
     calls = []
 
-    def playbook(inventory_file, name, *extra):
-        calls.append((name, *extra))
+    def playbook(inventory_file, name, *extra, executor="mitogen"):
+        calls.append((name, *extra, executor))
         if name == "site.yml":
             raise bench.BenchError("site.yml failed")
         return 1.0, ""
 
     monkeypatch.setattr(bench, "playbook", playbook)
     with pytest.raises(bench.BenchError):
-        bench.bench(bench.parse_spec("2"))
-    assert calls[0] == ("playbooks/docker_nodes.yml", "-e", "docker_nodes_cluster=bench")
-    assert calls[-1] == ("playbooks/docker_nodes.yml", "-e", "docker_nodes_state=absent")
+        bench.bench(bench.parse_spec("2"), "default")
+    assert calls[0] == ("playbooks/docker_nodes.yml", "-e", "docker_nodes_cluster=bench", "mitogen")
+    assert calls[1] == ("site.yml", "default")
+    assert calls[-1] == ("playbooks/docker_nodes.yml", "-e", "docker_nodes_state=absent", "mitogen")
