@@ -12,7 +12,9 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 STAGE := tools/stage.sh
 INVENTORY ?= inventories/local
-BENCH_SIZES ?= 2 8 16
+BENCH_SIZES ?= 2 16
+BENCH_SLURM ?= slurm:2
+BENCH_RUNS ?= 3
 BENCH_MODEL_SIZES ?= 100 1000 5000
 BENCH_USERS ?= 1000
 BENCH_INSTANCES ?= 5000
@@ -125,8 +127,9 @@ molecule-%: venv
 
 # --- benchmarks --------------------------------------------------------------------------------------------
 .PHONY: bench
-bench: venv images ## the Slurm model at 100/1,000/5,000 nodes; site.yml timings (local topology, 2/8/16 compute; slurm:N: Slurm only); 1,000 Slurm users (slurm_user vs a loop); 5,000 EC2 instances (hybrid vs aws_ec2)
+bench: venv images ## the Slurm model at 100/1,000/5,000 nodes; site.yml timings under Mitogen and the default executor (slurm:2, 3 runs; local topology 2/16 compute); 1,000 Slurm users (slurm_user vs a loop); 5,000 EC2 instances (hybrid vs aws_ec2)
 	python tools/bench_model.py $(BENCH_MODEL_SIZES)
+	python tools/bench.py --runs $(BENCH_RUNS) $(BENCH_SLURM)
 	python tools/bench.py $(BENCH_SIZES)
 	python tools/bench_accounting.py $(BENCH_USERS)
 	python tools/bench_inventory.py $(BENCH_INSTANCES)
