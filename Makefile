@@ -32,17 +32,23 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 # --- set-up pieces ---------------------------------------------------------------------------------------
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Two steps: what ansible-playbook needs (all `make cluster` waits for), then the test tools.
+$(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed: requirements-dev.txt $(VENV)/.runtime
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-.PHONY: venv engine images images-rebuild wheels
+.PHONY: venv venv-runtime engine images images-cluster images-rebuild wheels
 venv: $(VENV)/.installed ## Python virtualenv with ansible, molecule and the test tools
+venv-runtime: $(VENV)/.runtime ## Python virtualenv with what ansible-playbook needs for this collection (no test tools)
 
 WHEEL_REQUIREMENTS := $(wildcard playbooks/files/workloads/*/requirements.txt)
-.cache/wheels/.done: $(WHEEL_REQUIREMENTS) | $(VENV)/.installed
+.cache/wheels/.done: $(WHEEL_REQUIREMENTS) | $(VENV)/.runtime
 	for r in $(WHEEL_REQUIREMENTS); do \
 	  $(VENV)/bin/pip download --quiet --dest .cache/wheels/$$(basename $$(dirname $$r)) -r $$r 2>&1 | { grep -v '^WARNING: Location' || true; }; \
 	done
@@ -56,12 +62,19 @@ engine: ## make a Docker engine available (installs/starts Debian's docker.io on
 images: engine ## build the local Debian base images when missing
 	tools/build-images.sh
 
+# The local cluster's containers run one suite (inventories/local: docker_node_image); the tests run both.
+CLUSTER_SUITES ?= bookworm
+images-cluster: engine ## build the base image of the local cluster (CLUSTER_SUITES) when missing
+	tools/build-images.sh $(CLUSTER_SUITES)
+
 images-rebuild: engine ## rebuild the local base images
 	FORCE=1 tools/build-images.sh
 
 # --- the local cluster -------------------------------------------------------------------------------------
 .PHONY: cluster cluster-down health
-cluster: venv images wheels ## bring up the local Docker cluster, converge site.yml and the workloads on it, run a smoke job
+cluster: ## bring up the local Docker cluster, converge site.yml and the workloads on it, run a smoke job
+	@# The virtualenv (then the wheels) and the base image side by side: pip and debootstrap mostly wait on the network.
+	@$(STAGE) prepare $(MAKE) --no-print-directory --jobs=3 --output-sync=target venv-runtime images-cluster wheels
 	@$(STAGE) containers ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml
 	@$(STAGE) site ansible-playbook -i $(INVENTORY) site.yml
 	@$(STAGE) workloads ansible-playbook -i $(INVENTORY) playbooks/workloads.yml
@@ -76,10 +89,10 @@ cluster: venv images wheels ## bring up the local Docker cluster, converge site.
 	@echo "  Prometheus: http://127.0.0.1:9090 (alerts: /alerts). Grafana: http://127.0.0.1:3000 where it is installed"
 	@echo "    (set GRAFANA_APT_REPO_URL), user admin, password in $(INVENTORY)/.secrets/grafana_admin_password."
 
-health: venv ## run the ReFrame health suite on the local cluster (after make cluster)
+health: venv-runtime ## run the ReFrame health suite on the local cluster (after make cluster)
 	@$(STAGE) health ansible-playbook -i $(INVENTORY) playbooks/health.yml
 
-cluster-down: venv ## remove the local cluster's containers
+cluster-down: venv-runtime ## remove the local cluster's containers
 	ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml -e docker_nodes_state=absent
 
 # --- tests -------------------------------------------------------------------------------------------------
@@ -126,10 +139,14 @@ molecule-%: venv
 	@$(STAGE) molecule-$* molecule test -s $*
 
 # --- benchmarks --------------------------------------------------------------------------------------------
-.PHONY: bench
-bench: venv images ## the Slurm model at 100/1,000/5,000 nodes; site.yml timings under Mitogen and the default executor (slurm:2, 3 runs; local topology 2/16 compute); 1,000 Slurm users (slurm_user vs a loop); 5,000 EC2 instances (hybrid vs aws_ec2)
+.PHONY: bench bench-cluster
+bench: venv images ## the Slurm model at 100/1,000/5,000 nodes; site.yml timings under Mitogen and the default executor (slurm:2, 3 runs; local topology 2/16 compute); 1,000 Slurm users (slurm_user vs a loop); 5,000 EC2 instances (hybrid vs aws_ec2); the first and no-op make cluster
 	python tools/bench_model.py $(BENCH_MODEL_SIZES)
 	python tools/bench.py --runs $(BENCH_RUNS) $(BENCH_SLURM)
 	python tools/bench.py $(BENCH_SIZES)
 	python tools/bench_accounting.py $(BENCH_USERS)
 	python tools/bench_inventory.py $(BENCH_INSTANCES)
+	tools/bench_cluster.sh
+
+bench-cluster: ## the first make cluster in a fresh clone, stage by stage, and its no-op re-run (BENCH_BARE=1: no images, apt or pip cache)
+	tools/bench_cluster.sh
