@@ -9,6 +9,8 @@
 # workloads; smoke) are printed. Targets (this machine kind, 2 cores): first run <= 360 s, no-op second run <= 90 s.
 #
 #   tools/bench_cluster.sh            # or: make bench-cluster;  BENCH_BARE=1 make bench-cluster
+#   BENCH_LOG_DIR=dir keeps make's output of each step there (with ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks:
+#   where the time goes).
 #
 # Refuses when a local cluster (hpc-* containers) exists: it would be replaced. Removes its cluster and clone at the end.
 set -euo pipefail
@@ -50,6 +52,7 @@ step() { # step NAME MAKE-TARGET: time one make target, keep its output in the l
     echo "bench-cluster: make $* failed (stage $name)" >&2
     exit 1
   fi
+  if [[ -n ${BENCH_LOG_DIR:-} ]]; then mkdir -p "$BENCH_LOG_DIR" && cp "$log" "$BENCH_LOG_DIR/bench-cluster-$name.log"; fi
   names+=("$name")
   secs+=($((SECONDS - start)))
 }
