@@ -69,21 +69,9 @@ DPKG
   echo 'Acquire::Languages "none";' >"$rootfs/etc/apt/apt.conf.d/90hpcstack-container"
   : >"$rootfs/etc/machine-id"
   rm -f "$rootfs/etc/hostname" "$rootfs/var/cache/apt/archives/"*.deb
-  # Package lists read once here, dated now: a container's first apt task within its cache_valid_time (an hour) uses
-  # them instead of each node parsing the archive's lists again (six nodes of the local cluster on 2 cores), and the
-  # apt cache's image below needs no update of its own. An older image's lists are older than cache_valid_time, so
-  # the roles update them as on any host. Where the chroot cannot read them: empty lists dated 1970, which the
-  # first apt task updates.
+  # Empty package lists dated 1970, so the first `apt update_cache cache_valid_time=...` really updates.
   rm -rf "$rootfs/var/lib/apt/lists/"*
-  cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
-  if ! chroot "$rootfs" apt-get -qq update >"$rootfs.log" 2>&1; then
-    echo "build-images: apt-get update in the $suite image failed (the nodes will read the lists themselves):" >&2
-    tail -n 5 "$rootfs.log" >&2
-    rm -rf "$rootfs/var/lib/apt/lists/"*
-    touch -d @0 "$rootfs/var/lib/apt/lists"
-  fi
-  rm -f "$rootfs/var/cache/apt/"*.bin
-  : >"$rootfs/etc/resolv.conf" # docker provides the container's own
+  touch -d @0 "$rootfs/var/lib/apt/lists"
   tar -C "$rootfs" --numeric-owner -c . | docker import \
     --change 'ENV container=docker' \
     --change 'CMD ["/lib/systemd/systemd"]' \
@@ -102,9 +90,7 @@ build_apt_cache() {
   out=$(DOCKER_BUILDKIT=0 docker build -q -t "$image" --build-arg BASE="$base" - 2>&1 <<'DOCKERFILE'
 ARG BASE
 FROM ${BASE}
-# The base image's lists, when younger than an hour (tools/build-images.sh reads them); else read them again.
-RUN { find /var/lib/apt/lists -maxdepth 0 -mmin -60 | grep -q . || apt-get update -qq; } \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends apt-cacher-ng \
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends apt-cacher-ng \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 # Debian mirrors are remapped to one cache namespace; anything else is cached under its own host name.
 EXPOSE 3142
