@@ -2,8 +2,8 @@
 # The first `make cluster` as a new user runs it, stage by stage, then the no-op second run (issue 18, item 4).
 #
 # Runs in a fresh clone of this checkout (no .venv, no .cache, no .secrets), so the virtualenv, the workloads' wheels
-# and the cluster are made from nothing. The engine stage installs and starts Debian's docker.io where no engine
-# answers (a bare machine); where one answers it takes a second. BENCH_BARE=1 also removes the base image, the
+# and the cluster are made from nothing. make cluster's prepare stage installs and starts Debian's docker.io where no
+# engine answers (on a bare machine: beside debootstrap and pip). BENCH_BARE=1 also removes the base image, the
 # apt-cache container and its volume first and turns pip's cache off, so images, wheels and every package are fetched
 # again. make cluster's own stages (prepare: the virtualenv then the wheels, beside the base image; containers; site;
 # workloads; smoke) are printed. Targets (this machine kind, 2 cores): first run <= 360 s, no-op second run <= 90 s.
@@ -58,7 +58,6 @@ step() { # step NAME MAKE-TARGET: time one make target, keep its output in the l
 }
 
 start=$SECONDS
-step engine engine
 step cluster cluster
 first=$((SECONDS - start))
 # make cluster prints its own stages: pick them out of the log.

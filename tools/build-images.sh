@@ -36,9 +36,22 @@ fi
 source "$(dirname "$0")/lib.sh"
 ensure_command debootstrap debootstrap
 
+# debootstrap needs no engine: with ENGINE_WAIT=N (make cluster, which starts the engine beside this) a missing
+# engine only stops the build at `docker import`, after waiting up to N seconds for it.
+engine_wait=${ENGINE_WAIT:-0}
+wait_for_engine() {
+  local _
+  for _ in $(seq 0 "$engine_wait"); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  echo "build-images: no Docker engine answers (make engine starts one)" >&2
+  return 1
+}
+
 build_suite() {
   local suite=$1 image=$prefix:$1 rootfs start=$SECONDS
-  if docker image inspect "$image" >/dev/null 2>&1 && [[ -z ${FORCE:-} ]]; then
+  if docker info >/dev/null 2>&1 && docker image inspect "$image" >/dev/null 2>&1 && [[ -z ${FORCE:-} ]]; then
     echo "build-images: $image present, reused (FORCE=1 rebuilds)"
     return 0
   fi
@@ -72,6 +85,8 @@ DPKG
   # Empty package lists dated 1970, so the first `apt update_cache cache_valid_time=...` really updates.
   rm -rf "$rootfs/var/lib/apt/lists/"*
   touch -d @0 "$rootfs/var/lib/apt/lists"
+  wait_for_engine || return 1
+  docker image inspect "$image" >/dev/null 2>&1 && [[ -z ${FORCE:-} ]] && { echo "build-images: $image present"; return 0; }
   tar -C "$rootfs" --numeric-owner -c . | docker import \
     --change 'ENV container=docker' \
     --change 'CMD ["/lib/systemd/systemd"]' \
