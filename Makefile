@@ -66,7 +66,7 @@ images: engine ## build the local Debian base images when missing
 
 # The local cluster's containers run one suite (inventories/local: docker_node_image); the tests run both.
 CLUSTER_SUITES ?= bookworm
-# No engine prerequisite: make cluster starts the engine beside it, and debootstrap does not need one.
+# No engine prerequisite: make cluster starts the engine beside it, and mmdebstrap does not need one.
 images-cluster: ## build the base image of the local cluster (CLUSTER_SUITES) when missing
 	ENGINE_WAIT=300 tools/build-images.sh $(CLUSTER_SUITES)
 
@@ -76,8 +76,8 @@ images-rebuild: engine ## rebuild the local base images
 # --- the local cluster -------------------------------------------------------------------------------------
 .PHONY: cluster cluster-down health
 cluster: ## bring up the local Docker cluster, converge site.yml and the workloads on it, run a smoke job
-	@# Side by side: the engine (installed on a bare machine), the base image (debootstrap needs no engine until its
-	@# import), the virtualenv then the wheels. pip and debootstrap mostly wait on the network.
+	@# Side by side: the engine (installed on a bare machine), the base image (mmdebstrap needs no engine until its
+	@# import), the virtualenv then the wheels. pip and mmdebstrap mostly wait on the network.
 	@$(STAGE) prepare $(MAKE) --no-print-directory --jobs=4 --output-sync=target engine venv-runtime images-cluster wheels
 	@$(STAGE) containers ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml
 	@$(STAGE) site ansible-playbook -i $(INVENTORY) site.yml

@@ -3,7 +3,7 @@
 #
 # Runs in a fresh clone of this checkout (no .venv, no .cache, no .secrets), so the virtualenv, the workloads' wheels
 # and the cluster are made from nothing. make cluster's prepare stage installs and starts Debian's docker.io where no
-# engine answers (on a bare machine: beside debootstrap and pip). BENCH_BARE=1 also removes the base image, the
+# engine answers (on a bare machine: beside mmdebstrap and pip). BENCH_BARE=1 also removes the base image, the
 # apt-cache container and its volume first and turns pip's cache off, so images, wheels and every package are fetched
 # again. make cluster's own stages (prepare: the virtualenv then the wheels, beside the base image; containers; site;
 # workloads; smoke) are printed. Targets (this machine kind, 2 cores): first run <= 360 s, no-op second run <= 90 s.

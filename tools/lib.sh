@@ -12,7 +12,7 @@ ensure_command() {
   fi
   echo "installing Debian's $package (for $cmd)"
   export DEBIAN_FRONTEND=noninteractive
-  # make cluster installs the engine and debootstrap side by side: the second waits for dpkg's lock.
+  # make cluster installs the engine and mmdebstrap side by side: the second waits for dpkg's lock.
   local apt=(apt-get -o DPkg::Lock::Timeout=300)
   "${apt[@]}" install -y -qq "$package" >/dev/null \
     || { "${apt[@]}" update -qq && "${apt[@]}" install -y -qq "$package" >/dev/null; }
