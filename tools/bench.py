@@ -165,7 +165,8 @@ def playbook(inventory_file: Path, name: str, *extra: str, executor: str = "mito
         env={**os.environ, "ANSIBLE_STRATEGY": EXECUTORS[executor]},
     )
     if LOG_DIR:
-        log = Path(LOG_DIR) / f"{time.strftime('%H%M%S')}-{Path(name).stem}.log"
+        log = Path(LOG_DIR) / f"{time.strftime('%H%M%S')}-{executor}-{Path(name).stem}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise BenchError(f"{name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
