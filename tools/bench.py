@@ -289,6 +289,22 @@ def targets(rows: dict[tuple[str, str], dict]) -> list[str]:
     return lines
 
 
+def cpu_loop_seconds(repeat: int = 3, additions: int = 20_000_000) -> float:
+    """Return the best time of a fixed pure-Python loop: how fast this machine's CPUs are just now.
+
+    Machines of one kind differ (and one machine differs from hour to hour when its host is shared): printed beside
+    the figures, it tells whether two runs' figures can be set side by side.
+    """
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        total = 0
+        for number in range(additions):
+            total += number
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("specs", nargs="*", default=list(DEFAULT_SPECS), help="N, slurm:N or slurm:N+db")
@@ -303,6 +319,11 @@ def main(argv: list[str]) -> int:
         print(f"bench: {error}", file=sys.stderr)
         return 2
     executors = list(EXECUTORS) if args.executor == "both" else [args.executor]
+    print(
+        f"machine: {os.cpu_count()} CPUs; a fixed pure-Python loop (20 M additions) took {cpu_loop_seconds():.2f} s"
+        " (best of 3): figures of runs whose loop times differ are not comparable",
+        flush=True,
+    )
     header = ("spec", "executor", "run", "first converge", "no-op re-run", "changed", "debs upstream", "debs served")
     print("{:>11} {:>8} {:>6} {:>15} {:>13} {:>8} {:>14} {:>12}".format(*header), flush=True)
     rows: dict[tuple[str, str], dict] = {}

@@ -14,6 +14,29 @@ bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
 
+REAL_CPU_LOOP = bench.cpu_loop_seconds
+
+
+@pytest.fixture(autouse=True)
+def _quick_cpu_loop(monkeypatch):
+    """main() times a CPU loop of seconds first; the tests of main() need no real figure."""
+    monkeypatch.setattr(bench, "cpu_loop_seconds", lambda: 1.25)
+
+
+def test_cpu_loop_seconds_is_the_best_of_its_repeats(monkeypatch):
+    ticks = iter([0.0, 3.0, 10.0, 11.5, 20.0, 22.0])  # three repeats: 3.0 s, 1.5 s, 2.0 s
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(ticks))
+    assert REAL_CPU_LOOP(repeat=3, additions=10) == 1.5
+
+
+def test_main_prints_the_machine_figure_first(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "bench", lambda spec, executor: row(30, 8))
+    assert bench.main(["bench.py", "--executor", "mitogen", "slurm:2"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("machine: ")
+    assert "took 1.25 s" in first
+
+
 def hosts_of(inventory: dict) -> dict[str, set[str]]:
     """Return {group: its hosts, through its children} of an inventory as bench writes it."""
     groups = inventory["all"]["children"]
