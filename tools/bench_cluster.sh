@@ -74,6 +74,13 @@ fi
 noop_site=$(sed -nE 's/^=== stage site: ok in ([0-9]+) s/\1/p' "$log")
 
 echo
+# As tools/bench.py prints it: the machine's CPU speed just now, which figures of different runs must share.
+"$clone/.venv/bin/python" - "$src/tools" <<'PY' 2>/dev/null || true
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import bench
+print(f"machine: {os.cpu_count()} CPUs; a fixed pure-Python loop (20 M additions) took {bench.cpu_loop_seconds():.2f} s (best of 3)")
+PY
 echo "first make cluster on this machine ($(nproc) CPUs), stage by stage:"
 for i in "${!names[@]}"; do
   [[ ${names[$i]} == noop ]] && continue
