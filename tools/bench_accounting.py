@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import yaml
-from bench import inventory, playbook
+from bench import inventory, parse_spec, playbook
 
 CONTROLLER = "bench-ctl"
 COUNTER_LOG = "/tmp/sacctmgr-calls.log"
@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
     users = int(argv[1]) if len(argv) > 1 else 1000
     with tempfile.TemporaryDirectory() as scratch:
         inventory_file = Path(scratch) / "hosts.yml"
-        inventory_file.write_text(yaml.safe_dump(inventory(1, accounting=True)))
+        inventory_file.write_text(yaml.safe_dump(inventory(parse_spec("slurm:1+db"))))
         play_file = Path(scratch) / "users.yml"
         result_file = Path(scratch) / "result.json"
         play_file.write_text(yaml.safe_dump(users_play(users, result_file), width=1000))
