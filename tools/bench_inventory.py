@@ -27,15 +27,20 @@ from pathlib import Path
 
 import boto3
 import yaml
+from botocore.config import Config
 from moto_server import MotoServer
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = "bench"
 BATCH = 500  # instances per RunInstances call
 
+# moto answers a DescribeInstances over 5,500 instances in one page: on a slow machine that took longer than
+# botocore's 60 s read timeout, and each retry started it again.
+MOTO_CLIENT_CONFIG = Config(read_timeout=900, retries={"max_attempts": 1})
+
 
 def launch(url: str, count: int) -> None:
-    ec2 = boto3.client("ec2", endpoint_url=url)
+    ec2 = boto3.client("ec2", endpoint_url=url, config=MOTO_CLIENT_CONFIG)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24")["Subnet"]["SubnetId"]
@@ -63,7 +68,7 @@ def launch(url: str, count: int) -> None:
 
 
 def describe_seconds(url: str) -> float:
-    ec2 = boto3.client("ec2", endpoint_url=url)
+    ec2 = boto3.client("ec2", endpoint_url=url, config=MOTO_CLIENT_CONFIG)
     start = time.monotonic()
     pages = ec2.get_paginator("describe_instances").paginate(
         Filters=[
