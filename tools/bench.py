@@ -296,7 +296,7 @@ def cpu_loop_seconds(repeat: int = 3, additions: int = 20_000_000) -> float:
     the figures, it tells whether two runs' figures can be set side by side.
     """
     best = float("inf")
-    for _ in range(repeat):
+    for _attempt in range(repeat):
         start = time.perf_counter()
         total = 0
         for number in range(additions):
