@@ -20,12 +20,14 @@ BENCH_USERS ?= 1000
 BENCH_INSTANCES ?= 5000
 # Longest first (CI's figures), then any new scenario: `make molecule` runs MOLECULE_JOBS of them side by side and
 # starts the next as soon as one ends, so the longest do not end up last.
-SCENARIOS_LONGEST_FIRST := cluster slurm_trixie slurm_bookworm monitoring spack_buildhost nvidia_toolkit bastion munge
+SCENARIOS_LONGEST_FIRST := slurm_trixie slurm_bookworm monitoring spack_buildhost nvidia_toolkit bastion munge
 SCENARIO_DIRS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 SCENARIOS ?= $(filter $(SCENARIO_DIRS),$(SCENARIOS_LONGEST_FIRST)) $(filter-out $(SCENARIOS_LONGEST_FIRST),$(SCENARIO_DIRS))
 # Two at a time on the 2-core test machine: a scenario mostly waits (apt, daemons starting, jobs), so two take
 # little longer than one. Each scenario's output is printed whole when it ends.
 MOLECULE_JOBS ?= 2
+# What `make molecule` runs side by side; `make test` puts the main job's cluster test (cluster-test, the longest) first.
+DAEMON_TESTS ?= $(addprefix molecule-,$(SCENARIOS))
 
 .PHONY: help
 help: ## list the targets
@@ -100,15 +102,28 @@ cluster-down: venv-runtime ## remove the local cluster's containers
 	ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml -e docker_nodes_state=absent
 
 # --- tests -------------------------------------------------------------------------------------------------
-.PHONY: test lint unit integration argspecs sanity collection molecule
-test: venv images ## everything CI runs: lint, unit and integration tests, argument specs, sanity, collection, molecule
+.PHONY: test cluster-test lint unit integration argspecs sanity collection molecule
+test: venv images ## everything CI runs: lint, unit and integration tests, argument specs, sanity, collection, molecule and the main job's cluster test
 	@$(STAGE) lint $(MAKE) --no-print-directory lint
 	@$(STAGE) unit $(MAKE) --no-print-directory unit
 	@$(STAGE) integration $(MAKE) --no-print-directory integration
 	@$(STAGE) argspecs $(MAKE) --no-print-directory argspecs
 	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
 	@$(STAGE) collection $(MAKE) --no-print-directory collection
-	@$(MAKE) --no-print-directory molecule
+	@$(MAKE) --no-print-directory molecule DAEMON_TESTS="cluster-test $(addprefix molecule-,$(SCENARIOS))"
+
+# One converge of the local topology serves the main job and its tests: no molecule scenario converges it again.
+cluster-test: venv images wheels ## make cluster, tested: a --check preview on its fresh containers, tests/cluster on it (health suite, services through the bastion, check mode changes nothing), a no-op re-run under Ansible's default executor
+	@$(STAGE) cluster-test-containers ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml
+	@$(STAGE) cluster-test-check ansible-playbook -i $(INVENTORY) site.yml --check --diff
+	@$(MAKE) --no-print-directory cluster
+	@$(STAGE) cluster-test-pytest env HPCSTACK_TEST_INVENTORY=$(CURDIR)/$(INVENTORY) pytest -p no:cacheprovider tests/cluster
+	@# The re-run must change nothing, here under Ansible's default executor (everything else runs Mitogen, ansible.cfg;
+	@# the munge scenario also runs the default one), so both executors stay green.
+	@mkdir -p .cache
+	@$(STAGE) cluster-test-noop-default-executor bash -c 'set -o pipefail; \
+	  ANSIBLE_STRATEGY=linear $(MAKE) --no-print-directory cluster | tee .cache/cluster-noop.log; \
+	  ! grep -E "changed=[1-9]" .cache/cluster-noop.log'
 
 lint: venv ## ansible-lint (production profile) and ruff
 	ansible-lint --profile production
@@ -137,7 +152,7 @@ molecule: venv images wheels ## run the molecule scenarios (SCENARIOS="munge ...
 	@ansible-playbook -i localhost, -c local -e ansible_python_interpreter=$(CURDIR)/$(VENV)/bin/python \
 	  -e '{"molecule_yml": {"platforms": []}}' molecule/shared/create.yml > /dev/null
 	@$(STAGE) molecule $(MAKE) --no-print-directory --keep-going --jobs=$(MOLECULE_JOBS) --output-sync=target \
-	  $(addprefix molecule-,$(SCENARIOS))
+	  $(DAEMON_TESTS)
 
 molecule-%: venv
 	@$(STAGE) molecule-$* molecule test -s $*

@@ -1,7 +1,8 @@
-"""Fixtures shared by the testinfra tests of every molecule scenario.
+"""Fixtures shared by the testinfra tests of every molecule scenario, and of the main job's cluster (tests/cluster).
 
 Molecule runs the tests with its inventory in MOLECULE_INVENTORY_FILE and its Ansible settings in the
-environment; these fixtures reach any node of the scenario by name and run playbooks against it.
+environment; tests/cluster/conftest.py loads these fixtures with HPCSTACK_TEST_INVENTORY (inventories/local) instead.
+They reach any node of the inventory by name and run playbooks against it.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ import testinfra
 import testinfra.utils.ansible_runner
 import yaml
 
-INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
+INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE") or os.environ.get("HPCSTACK_TEST_INVENTORY", "")
 
 
 @pytest.fixture(scope="session")
 def node() -> Callable[[str], testinfra.host.Host]:
     """Return a function giving the testinfra host of a scenario node by inventory name."""
     if not INVENTORY:
-        pytest.fail("MOLECULE_INVENTORY_FILE is not set: run these tests through molecule verify")
+        pytest.fail("no inventory: run these tests through molecule verify, or make cluster-test")
     hosts: dict[str, testinfra.host.Host] = {}
 
     def get(name: str) -> testinfra.host.Host:

@@ -1,7 +1,12 @@
-"""The whole cluster works: the health suite passes on it, and an operator reaches its services through the bastion.
+"""The main job's cluster works: the health suite passes, and an operator reaches its services through the bastion.
 
-- the ReFrame health suite (playbooks/health.yml, `make health` on the local cluster) passes every check, the GPU
-  job on cl-c2 included;
+Run by `make cluster-test` (part of `make test`) on the local cluster that `make cluster` converged (inventories/local:
+bastion, controller with slurmdbd and monitoring, two compute nodes, hpc-compute02 with two emulated GPUs, a build
+host), after a `site.yml --check --diff` preview on its fresh containers; a no-op re-run under Ansible's default
+executor follows. One converge of that topology serves the main job and these tests.
+
+- the ReFrame health suite (playbooks/health.yml, `make health`) passes every check, the GPU job on hpc-compute02
+  included;
 - the Streamlit-on-Slurm job runs on a compute node, and its page answers through an SSH tunnel via the bastion, made
   with the operator's key and ssh_config that the bastion role's client_config made (run by playbooks/bastion.yml);
 - Prometheus, on the private controller, answers a query through the same kind of tunnel, with data from every node.
@@ -22,11 +27,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
-INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
-CONTROLLER = "cl-ctl"
-COMPUTE = ["cl-c1", "cl-c2"]
+INVENTORY = Path(os.environ["HPCSTACK_TEST_INVENTORY"])  # set by conftest.py
+# The operator's ssh_config, made by the bastion role's client_config (inventories/local/group_vars/bastion.yml).
+SSH_CONFIG = INVENTORY / ".secrets/ssh_config"
+CONTROLLER = "hpc-controller"
+COMPUTE = ["hpc-compute01", "hpc-compute02"]
 
 
 def free_port() -> int:
@@ -41,7 +46,7 @@ def tunnel(target: str, port: int) -> Iterator[int]:
     """Forward a local loopback port to target:port through the bastion, as the operator does; yield the local port."""
     local = free_port()
     ssh = subprocess.Popen(
-        ["ssh", "-F", str(EPHEMERAL / "ssh_config"), "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
+        ["ssh", "-F", str(SSH_CONFIG), "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
          "-N", "-L", f"127.0.0.1:{local}:{target}:{port}", "bastion"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -66,7 +71,7 @@ def fetch(url: str) -> str:
 
 def test_health_suite_passes_every_check():
     result = subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, str(ROOT / "playbooks/health.yml")],
+        ["ansible-playbook", "-i", str(INVENTORY), str(INVENTORY.parents[1] / "playbooks/health.yml")],
         capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
@@ -83,7 +88,7 @@ def test_health_suite_jobs_are_in_accounting(node):
     assert "rfm_accounting|COMPLETED|" in "\n".join(lines)
     mpi = [line for line in lines if line.startswith("rfm_mpi_hello|COMPLETED|")]
     assert mpi, records
-    assert mpi[-1].split("|")[2] == "cl-c[1-2]"
+    assert mpi[-1].split("|")[2] == "hpc-compute[01-02]"
 
 
 @pytest.fixture
@@ -113,7 +118,7 @@ def test_streamlit_page_through_the_bastion(node, wait_for, streamlit_job):
     assert "<title>Streamlit</title>" in page
     assert "You need to enable JavaScript to run this app." in page
     # The tunnel went through the bastion: its sshd logged the operator's forward to the node.
-    journal = node("cl-bastion").check_output("journalctl -u ssh --no-pager -q -o cat --since=-5min")
+    journal = node("hpc-bastion").check_output("journalctl -u ssh --no-pager -q -o cat --since=-5min")
     assert re.search(r"Accepted publickey for operator ", journal), journal[-2000:]
 
 
