@@ -69,15 +69,51 @@ def fetch(url: str) -> str:
         return answer.read().decode()
 
 
-def test_health_suite_passes_every_check():
+@pytest.fixture
+def busy_node(node, wait_for) -> Iterator[str]:
+    """A user's job holds one CPU of the first compute node for the test; yield the node, then cancel the job."""
+    ctl = node(CONTROLLER)
+    job = ctl.check_output(f"sbatch --parsable --nodelist={COMPUTE[0]} --ntasks=1 --job-name=busy --wrap='sleep 600'")
+    try:
+        wait_for(lambda: ctl.check_output(f"squeue --noheader --jobs={job} --format=%T"), lambda s: s == "RUNNING", 60,
+                 f"job {job}")  # fmt: skip
+        yield COMPUTE[0]
+    finally:
+        ctl.run(f"scancel {job}")
+
+
+def test_health_suite_passes_every_check_on_a_busy_cluster(node, busy_node):
+    # A healthy cluster runs users' jobs: a node running one is mixed (or allocated), and the suite still passes.
+    state = node(CONTROLLER).check_output(f"sinfo --noheader --nodes={busy_node} --Format=StateLong")
+    assert state.strip() in ("mixed", "allocated"), state
     result = subprocess.run(
         ["ansible-playbook", "-i", str(INVENTORY), str(INVENTORY.parents[1] / "playbooks/health.yml")],
         capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    for check in ("SlurmNodesIdle", "MungeAcrossNodes", "MpiHelloAcrossNodes", "AccountingRecordsJob", "GpuJob"):
+    for check in ("SlurmNodesHealthy", "MungeAcrossNodes", "MpiHelloAcrossNodes", "AccountingRecordsJob", "GpuJob"):
         assert re.search(rf"\[ +OK \] \(\d/5\) {check} ", result.stdout), f"{check} did not pass:\n{result.stdout}"
     assert "Ran 5/5 test case(s) from 5 check(s) (0 failure(s), 0 expected failure(s), 0 skipped" in result.stdout
+
+
+def test_nodes_check_fails_on_a_drained_node(node, wait_for):
+    # The other side of the check above: a drained node is not healthy. Only that check runs, as playbooks/health.yml
+    # runs the suite.
+    ctl = node(CONTROLLER)
+    ctl.check_output(f"scontrol update nodename={COMPUTE[1]} state=drain reason=hpcstack-test")
+    try:
+        wait_for(lambda: ctl.check_output(f"sinfo --noheader --nodes={COMPUTE[1]} --Format=StateLong").strip(),
+                 lambda s: s == "drained", 30, f"{COMPUTE[1]}'s state")  # fmt: skip
+        result = ctl.run(
+            "/opt/hpcstack/reframe/bin/reframe --config-file=/opt/hpcstack/health/settings.py"
+            " --checkpath=/opt/hpcstack/health/hpcstack_health.py --prefix=/var/lib/hpcstack/health-test --nocolor"
+            f" --setvar=expected_nodes={','.join(COMPUTE)} --name=SlurmNodesHealthy --run"
+        )
+    finally:
+        ctl.check_output(f"scontrol update nodename={COMPUTE[1]} state=resume")
+    assert result.rc != 0, result.stdout
+    assert re.search(r"\[ +FAIL \] \(1/1\) SlurmNodesHealthy ", result.stdout), result.stdout
+    assert "a node is not healthy" in result.stdout
 
 
 def test_health_suite_jobs_are_in_accounting(node):

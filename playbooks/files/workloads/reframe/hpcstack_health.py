@@ -1,6 +1,8 @@
 """Health checks of an hpcstack cluster, run by `make health` (playbooks/health.yml) on the Slurm controller.
 
-- SlurmNodesIdle: every compute node is registered with slurmctld and idle;
+- SlurmNodesHealthy: every compute node is registered with slurmctld and up: idle, allocated, mixed or completing
+  (a busy cluster is a healthy one), power saving's states included (`~` powered down, `#` powering up, `%` powering
+  down, `!` power down pending); down, drained or draining, failing, not responding (`*`) or unknown is not;
 - MungeAcrossNodes: a credential made on the controller decodes on every node, and every node's credential decodes
   on the controller (one shared key);
 - MpiHelloAcrossNodes: an OpenMPI program built here runs one rank on each of `num_nodes` nodes (srun, PMIx);
@@ -43,17 +45,21 @@ class ClusterCheck(rfm.RunOnlyRegressionTest):
         return sn.assert_gt(sn.count(found), 0, msg="Slurm reports no compute node")
 
 
+# sinfo's long node states (%T) of a node that works: its base state, then any of power saving's flags.
+HEALTHY_STATE = r"(?:idle|allocated|mixed|completing|planned|reserved)[~#%!]*"
+
+
 @rfm.simple_test
-class SlurmNodesIdle(ClusterCheck):
-    descr = "every compute node is registered and idle"
-    executable_opts = ["nodes_idle.sh"]
+class SlurmNodesHealthy(ClusterCheck):
+    descr = "every compute node is registered and up (idle, allocated, mixed or completing)"
+    executable_opts = ["nodes_healthy.sh"]
 
     @sanity_function
-    def all_idle(self):
+    def all_healthy(self):
         return sn.all(
             [
                 self.nodes_match(r"^(\S+) \S+$"),
-                sn.assert_not_found(r"^\S+ (?!idle$)\S+$", self.stdout, msg="a node is not idle"),
+                sn.assert_not_found(rf"^\S+ (?!{HEALTHY_STATE}$)\S+$", self.stdout, msg="a node is not healthy"),
             ]
         )
 
