@@ -14,11 +14,17 @@ description:
     cluster tag and any further filters) and its Docker containers (filtered by the cluster label, on the local
     engine or O(docker_host)), and builds one inventory of both.
   - Each host joins the role groups the collection's playbooks use (V(bastion), V(slurm_controller),
-    V(slurm_compute), V(slurmdbd), V(monitoring), V(spack_buildhost), ...), named by a comma-separated tag or
+    V(slurm_compute), V(slurmdbd), V(monitoring), V(spack_buildhost)), named by a comma-separated tag or
     label; plus the groups V(ec2) or V(docker) by source and the parent groups of O(parent_groups).
+  - "Tags and labels are the providers' data, writable by whoever can tag an instance or start a container, so they
+    are checked before use. A role outside O(role_groups) is ignored with a warning: a tag cannot enrol a host in
+    V(cluster) (which receives the munge key) or any other parent group. A name that is not a valid host name
+    (RFC 1123) is not used: the instance id names the host instead. A container whose name breaks Docker's rule is
+    left out."
   - "Connection wiring is automatic: containers get the C(community.docker.docker) connection; the bastion gets
     its public address; EC2 hosts without a public address get SSH through the bastion of their VPC found in the
-    same inventory (C(ProxyJump) in C(ansible_ssh_common_args))."
+    same inventory (C(ProxyJump) in C(ansible_ssh_common_args)). A VPC with two hosts of O(bastion_group) that have a
+    public address gets no jump host and a warning: which one is the real bastion cannot be told from tags."
   - Provider failures (permissions, bad credentials, throttling after the retries, an unreachable endpoint or
     engine) are one clear line each. With O(strict=false) a failing source is skipped with a warning and the
     other source still fills the inventory; with O(strict=true) the inventory fails.
@@ -62,6 +68,13 @@ options:
     description: Docker label listing, comma-separated, the role groups of a container.
     type: str
     default: org.hpcstack.role
+  role_groups:
+    description:
+      - The role groups a tag or label may name. Any other value is ignored with a warning. A parent group of
+        O(parent_groups) cannot be listed here.
+    type: list
+    elements: str
+    default: [bastion, slurm_controller, slurmdbd, slurm_compute, monitoring, spack_buildhost]
   parent_groups:
     description:
       - Groups made of role groups, as in C(inventories/local). The default puts every host that holds the munge
@@ -118,7 +131,35 @@ options:
     description:
       - Docker engine to read, such as V(unix:///var/run/docker.sock) or V(tcp://onprem01:2376).
       - Unset, the usual C(DOCKER_HOST)/C(DOCKER_TLS_VERIFY)/C(DOCKER_CERT_PATH) environment or the local socket.
+      - "A C(tcp://) engine that is not on this machine's loopback must be spoken to over TLS (O(tls) or
+        O(validate_certs)): the Docker API gives root on the engine's host to whoever can reach it, so plain HTTP is
+        refused."
     type: str
+  tls:
+    description:
+      - Speak TLS to O(docker_host) without verifying the engine's certificate. O(validate_certs) verifies it.
+      - As community.docker's option of that name.
+    type: bool
+    default: false
+  validate_certs:
+    description:
+      - Speak TLS to O(docker_host) and verify the engine's certificate against O(ca_path).
+      - As community.docker's option of that name.
+    type: bool
+    default: false
+    aliases: [tls_verify]
+  ca_path:
+    description: CA certificate that signed the engine's certificate (PEM file), for O(validate_certs).
+    type: path
+    aliases: [ca_cert, tls_ca_cert]
+  client_cert:
+    description: Client certificate (PEM file) presented to the engine, with O(client_key).
+    type: path
+    aliases: [tls_client_cert]
+  client_key:
+    description: Private key (PEM file) of O(client_cert).
+    type: path
+    aliases: [tls_client_key]
   timeout:
     description: Seconds one provider call may take before it counts as failed.
     type: int
@@ -145,6 +186,10 @@ plugin: hpcstack.cluster.hybrid
 cluster: hpc1
 regions: [eu-west-1]
 docker_host: tcp://onprem01.example.org:2376
+validate_certs: true
+ca_path: ~/.docker/onprem01/ca.pem
+client_cert: ~/.docker/onprem01/cert.pem
+client_key: ~/.docker/onprem01/key.pem
 keyed_groups:
   - key: ec2_instance_type | default('docker')
     prefix: type
@@ -157,7 +202,9 @@ cache_timeout: 300
 """
 
 import concurrent.futures
+import ipaddress
 import re
+import urllib.parse
 from typing import Any
 
 from ansible.errors import AnsibleError
@@ -176,6 +223,7 @@ except ImportError:
 try:
     import docker
     import docker.errors
+    import docker.tls
     import docker.utils
 except ImportError:
     docker = None
@@ -199,6 +247,14 @@ HOSTNAME_SOURCES = {
     "dns-name": "PublicDnsName",
     "ip-address": "PublicIpAddress",
 }
+
+# A host name as RFC 1123 has it (dot-separated labels of letters, digits and inner hyphens): what ssh_config,
+# /etc/hosts and Slurm take as a name. Provider data that is not one is never used as a host name.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+# Docker's own rule for container names (the engine refuses others; a hostile engine might not). Both are used with
+# fullmatch: `$` would let a trailing newline through.
+CONTAINER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 class SourceError(Exception):
@@ -292,28 +348,64 @@ def ec2_host_vars(instance: dict, region: str) -> dict:
     }
 
 
-def ec2_hostname(instance: dict, preferences: list[str]) -> str:
-    """The first name of the preference list that the instance has."""
+def ec2_hostname(instance: dict, preferences: list[str]) -> tuple[str, list[str]]:
+    """The first name of the preference list that the instance has and that is a valid host name; and the values
+    passed over because they are not (for a warning)."""
+    rejected = []
     for source in preferences:
         if source == "tag:Name":
             value = next((t["Value"] for t in instance.get("Tags", []) if t["Key"] == "Name"), "")
         else:
             value = instance.get(HOSTNAME_SOURCES[source]) or ""
+        if value and HOSTNAME_RE.fullmatch(value):
+            return value, rejected
         if value:
-            return value
-    return instance["InstanceId"]
+            rejected.append(f"{source} {value!r}")
+    return instance["InstanceId"], rejected
 
 
 # --- Docker ---------------------------------------------------------------------------------------------------------
-def docker_client(docker_host: str | None, timeout: int) -> Any:
+def docker_tls(options: dict) -> Any:
+    """docker's TLS settings from the plugin's tls, validate_certs, ca_path, client_cert, client_key; None: no TLS."""
+    if not (options.get("tls") or options.get("validate_certs")):
+        return None
+    client_cert = None
+    if options.get("client_cert") or options.get("client_key"):
+        client_cert = (options.get("client_cert"), options.get("client_key"))
+    return docker.tls.TLSConfig(
+        client_cert=client_cert, ca_cert=options.get("ca_path"), verify=bool(options.get("validate_certs"))
+    )
+
+
+def plain_remote_engine(docker_host: str | None, tls: dict) -> bool:
+    """Whether docker_host is an engine off this machine that would be spoken to in plain HTTP."""
+    if not docker_host or tls.get("tls") or tls.get("validate_certs"):
+        return False
+    url = urllib.parse.urlparse(docker_host)
+    if url.scheme not in ("tcp", "http", "https"):
+        return False  # unix:// and ssh:// are not plain network HTTP
+    if url.scheme == "https":
+        return False
+    try:
+        return not ipaddress.ip_address(url.hostname or "").is_loopback
+    except ValueError:
+        return url.hostname != "localhost"
+
+
+def docker_client(docker_host: str | None, timeout: int, tls: dict | None = None) -> Any:
     """A low-level Docker API client for the configured engine, or the one the environment names."""
-    kwargs = {"base_url": docker_host} if docker_host else docker.utils.kwargs_from_env()
+    if docker_host:
+        kwargs = {"base_url": docker_host, "tls": docker_tls(tls or {}) or False}
+    else:
+        kwargs = docker.utils.kwargs_from_env()
     return docker.APIClient(version="auto", timeout=timeout, **kwargs)
 
 
-def fetch_containers(docker_host: str | None, timeout: int, cluster_label: str, cluster: str) -> list[dict]:
+def fetch_containers(
+    docker_host: str | None, timeout: int, cluster_label: str, cluster: str, tls: dict | None = None
+) -> list[dict]:
     """The running containers of the cluster, in one list call (no inspect per container)."""
-    client = docker_client(docker_host, timeout)
+    client = docker_client(docker_host, timeout, tls)
     try:
         return client.containers(filters={"label": f"{cluster_label}={cluster}"})
     finally:
@@ -328,7 +420,18 @@ def docker_error(docker_host: str | None, exc: Exception) -> str:
     return f"{where}: Docker engine not reachable ({to_native(exc)})"
 
 
-def container_host_vars(container: dict, docker_host: str | None) -> dict:
+def docker_cli_tls_args(tls: dict) -> str:
+    """The docker CLI's TLS flags for the community.docker.docker connection (ansible_docker_extra_args)."""
+    if not (tls.get("tls") or tls.get("validate_certs")):
+        return ""
+    args = ["--tlsverify" if tls.get("validate_certs") else "--tls"]
+    for flag, option in (("--tlscacert", "ca_path"), ("--tlscert", "client_cert"), ("--tlskey", "client_key")):
+        if tls.get(option):
+            args.append(f"{flag}={tls[option]}")
+    return " ".join(args)
+
+
+def container_host_vars(container: dict, docker_host: str | None, tls: dict | None = None) -> dict:
     """The host variables of a container: the docker connection to it, and what it is."""
     name = container["Names"][0].lstrip("/")
     networks = (container.get("NetworkSettings") or {}).get("Networks") or {}
@@ -344,6 +447,9 @@ def container_host_vars(container: dict, docker_host: str | None) -> dict:
     }
     if docker_host:
         variables["ansible_docker_host"] = docker_host
+        extra_args = docker_cli_tls_args(tls or {})
+        if extra_args:
+            variables["ansible_docker_extra_args"] = extra_args
     return variables
 
 
@@ -351,6 +457,12 @@ def container_host_vars(container: dict, docker_host: str | None) -> dict:
 def role_groups(value: str | None) -> list[str]:
     """The role groups of a comma-separated tag or label value."""
     return [g.strip() for g in (value or "").split(",") if g.strip()]
+
+
+def known_role_groups(value: str | None, allowed: set[str]) -> tuple[list[str], list[str]]:
+    """The role groups of a tag or label value that are in `allowed`, and the others (to warn about)."""
+    groups = role_groups(value)
+    return [g for g in groups if g in allowed], [g for g in groups if g not in allowed]
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -364,6 +476,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
+        self._check_options()
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
         update_cache = self.get_option("cache") and not cache
@@ -379,6 +492,26 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if update_cache and not results["errors"]:
                 self._cache[cache_key] = results
         self._populate(results)
+
+    def _tls(self) -> dict:
+        names = ("tls", "validate_certs", "ca_path", "client_cert", "client_key")
+        return {name: self.get_option(name) for name in names}
+
+    def _check_options(self) -> None:
+        """Refuse a configuration that would trust what it must not, before any provider is asked."""
+        parents = set(self.get_option("parent_groups") or {})
+        both = sorted(parents & set(self.get_option("role_groups")))
+        if both:
+            raise AnsibleError(
+                f"hybrid inventory: role_groups lists the parent group(s) {', '.join(both)}: a tag or label must not "
+                "enrol a host in a parent group (cluster receives the munge key)"
+            )
+        docker_host = self.get_option("docker_host")
+        if "docker" in self.get_option("sources") and plain_remote_engine(docker_host, self._tls()):
+            raise AnsibleError(
+                f"hybrid inventory: docker_host {docker_host} is a remote engine spoken to in plain HTTP, which gives "
+                "root on it to anyone on the path: set validate_certs (with ca_path, client_cert, client_key) or tls"
+            )
 
     # Fetching: each source (each region) in its own thread, since they wait on the network, not the CPU.
     def _fetch(self) -> dict:
@@ -402,6 +535,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     self.get_option("timeout"),
                     self.get_option("cluster_label"),
                     cluster,
+                    self._tls(),
                 )
                 jobs[job] = ("docker", None)
             for job, (source, region) in jobs.items():
@@ -446,38 +580,69 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 if child in self.inventory.groups:
                     self.inventory.add_child(parent, child)
 
+    def _role_groups(self, name: str, value: str | None, where: str) -> list[str]:
+        """The known role groups of a host's tag or label; a warning names the others, which are ignored."""
+        groups, unknown = known_role_groups(value, set(self.get_option("role_groups")))
+        if unknown:
+            self.display.warning(
+                f"hybrid inventory: {name}: {where} names {', '.join(repr(g) for g in unknown)}, not in role_groups; "
+                "ignored"
+            )
+        return groups
+
     def _ec2_hosts(self, regions: dict) -> list[tuple[str, list[str], dict]]:
         role_tag, preferences = self.get_option("role_tag"), self.get_option("hostnames")
         hosts, taken = [], set()
         for region, instances in regions.items():
             for instance in instances:
-                name = ec2_hostname(instance, preferences)
+                name, rejected = ec2_hostname(instance, preferences)
+                if rejected:
+                    self.display.warning(
+                        f"hybrid inventory: {instance['InstanceId']}: {', '.join(rejected)} is not a valid host name; "
+                        f"named {name}"
+                    )
                 if name in taken:
                     self.display.warning(f"hybrid inventory: two EC2 hosts are named {name}; using the instance id")
                     name = instance["InstanceId"]
                 taken.add(name)
                 variables = ec2_host_vars(instance, region)
-                groups = ["ec2", *role_groups(variables["ec2_tags"].get(role_tag))]
+                groups = ["ec2", *self._role_groups(name, variables["ec2_tags"].get(role_tag), f"tag {role_tag}")]
                 hosts.append((name, groups, variables))
         return hosts
 
     def _docker_hosts(self, containers: list[dict]) -> list[tuple[str, list[str], dict]]:
-        role_label, docker_host = self.get_option("role_label"), self.get_option("docker_host")
+        role_label, docker_host, tls = self.get_option("role_label"), self.get_option("docker_host"), self._tls()
         hosts = []
         for container in containers:
-            variables = container_host_vars(container, docker_host)
-            groups = ["docker", *role_groups(variables["docker_labels"].get(role_label))]
-            hosts.append((variables["ansible_host"], groups, variables))
+            variables = container_host_vars(container, docker_host, tls)
+            name = variables["ansible_host"]
+            if not CONTAINER_NAME_RE.fullmatch(name):
+                self.display.warning(f"hybrid inventory: container {name!r} does not have a valid name; left out")
+                continue
+            label = variables["docker_labels"].get(role_label)
+            groups = ["docker", *self._role_groups(name, label, f"label {role_label}")]
+            hosts.append((name, groups, variables))
         return hosts
 
     def _wire_ec2_connections(self, hosts: list[tuple[str, list[str], dict]]) -> None:
         """The bastion by its public address; every EC2 host without one through the bastion of its VPC."""
         user, bastion_group = self.get_option("ec2_user"), self.get_option("bastion_group")
         extra_args = self.get_option("ssh_common_args")
-        bastions = {}
-        for _name, groups, variables in hosts:
+        candidates: dict[str, list[tuple[str, str]]] = {}
+        for name, groups, variables in hosts:
             if variables["hpc_source"] == "ec2" and bastion_group in groups and variables["ec2_public_ip_address"]:
-                bastions.setdefault(variables["ec2_vpc_id"], variables["ec2_public_ip_address"])
+                candidates.setdefault(variables["ec2_vpc_id"], []).append((name, variables["ec2_public_ip_address"]))
+        bastions = {}
+        for vpc, found in candidates.items():
+            if len(found) == 1:
+                bastions[vpc] = found[0][1]
+            else:
+                # Anyone who can tag an instance could add a second "bastion" and receive every SSH session.
+                self.display.warning(
+                    f"hybrid inventory: VPC {vpc} has {len(found)} hosts of group {bastion_group} with a public "
+                    f"address ({', '.join(name for name, _address in found)}); none is used as the jump host of its "
+                    "private hosts"
+                )
         for name, _groups, variables in hosts:
             if variables["hpc_source"] != "ec2":
                 continue
@@ -488,6 +653,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if not public and self.get_option("use_bastion"):
                 bastion = bastions.get(variables["ec2_vpc_id"])
                 if bastion:
+                    ipaddress.ip_address(bastion)  # an address from EC2 (a hostile answer fails here, not in ssh)
                     args.append(f"-o ProxyJump={user}@{bastion}")
                 else:
                     self.display.warning(

@@ -157,7 +157,8 @@ def test_both_sources_in_one_inventory_grouped_by_role(tmp_path, ec2, docker_cal
     cluster = inventory.groups["cluster"]
     assert {g.name for g in cluster.child_groups} == {"slurm_controller", "slurmdbd", "slurm_compute"}
     assert "bastion01" not in {h.name for h in cluster.get_hosts()}
-    assert docker_calls == [(None, 120, "org.hpcstack.cluster", "hpc1")]
+    no_tls = {"tls": False, "validate_certs": False, "ca_path": None, "client_cert": None, "client_key": None}
+    assert docker_calls == [(None, 120, "org.hpcstack.cluster", "hpc1", no_tls)]
 
 
 def test_connections_are_wired_per_source_and_subnet(tmp_path, ec2, docker_calls) -> None:
@@ -180,10 +181,40 @@ def test_connections_are_wired_per_source_and_subnet(tmp_path, ec2, docker_calls
     assert onprem["docker_networks"] == {"hpcstack": "172.18.0.5"}
 
 
-def test_remote_docker_engine_is_passed_to_the_connection(tmp_path, ec2, docker_calls) -> None:
-    inventory = build(tmp_path, sources=["docker"], docker_host="tcp://onprem.example.org:2376")
-    assert hostvars(inventory, "onprem01")["ansible_docker_host"] == "tcp://onprem.example.org:2376"
+def test_remote_docker_engine_is_passed_to_the_connection_with_its_tls(tmp_path, ec2, docker_calls) -> None:
+    tls = {"validate_certs": True, "ca_path": "/etc/hpc/ca.pem", "client_cert": "/etc/hpc/cert.pem"}
+    inventory = build(tmp_path, sources=["docker"], docker_host="tcp://onprem.example.org:2376", client_key="/k", **tls)
+    onprem = hostvars(inventory, "onprem01")
+    assert onprem["ansible_docker_host"] == "tcp://onprem.example.org:2376"
+    assert onprem["ansible_docker_extra_args"] == (
+        "--tlsverify --tlscacert=/etc/hpc/ca.pem --tlscert=/etc/hpc/cert.pem --tlskey=/k"
+    )
     assert docker_calls[0][0] == "tcp://onprem.example.org:2376"
+    assert docker_calls[0][4] == {**tls, "tls": False, "client_key": "/k"}
+
+
+def test_a_remote_docker_engine_in_plain_http_is_refused(tmp_path, ec2, docker_calls) -> None:
+    with pytest.raises(AnsibleError, match=r"docker_host tcp://onprem\.example\.org:2376 is a remote engine spoken to"):
+        build(tmp_path, sources=["docker"], docker_host="tcp://onprem.example.org:2376")
+    assert docker_calls == []  # refused before the engine was asked
+    # On this machine's loopback, plain HTTP is the engine's owner's choice.
+    build(tmp_path, sources=["docker"], docker_host="tcp://127.0.0.1:2375")
+    assert docker_calls[0][0] == "tcp://127.0.0.1:2375"
+
+
+def test_docker_tls_settings_reach_the_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[dict] = []
+    monkeypatch.setattr(hybrid.docker, "APIClient", lambda **kwargs: made.append(kwargs))
+    ca_path = tmp_path / "ca.pem"
+    ca_path.write_text("")
+    hybrid.docker_client("tcp://onprem.example.org:2376", 5, {"validate_certs": True, "ca_path": str(ca_path)})
+    hybrid.docker_client("tcp://127.0.0.1:2375", 5, {"tls": False, "validate_certs": False})
+    verified, plain = made
+    assert verified["base_url"] == "tcp://onprem.example.org:2376"
+    assert verified["tls"].verify is True
+    assert verified["tls"].ca_cert == str(ca_path)
+    assert plain["tls"] is False
+    assert hybrid.docker_tls({"tls": True}).verify is False
 
 
 def test_private_host_in_a_vpc_without_bastion_gets_no_jump_and_a_warning(tmp_path, ec2, docker_calls, capsys):
@@ -389,3 +420,68 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# --- provider data is hostile: names, roles and bastions from tags ---------------------------------------------------
+def test_a_name_tag_that_is_not_a_host_name_falls_back_to_the_instance_id(tmp_path, ec2, docker_calls, capsys):
+    # The attack: a Name with a newline and an ssh_config keyword, which the bastion role wrote into Host lines.
+    evil = instance("evil\nProxyCommand sh -c 'touch /tmp/pwned'", "slurm_compute", number=7)
+    trailing = instance("c08\n", "slurm_compute", number=8)
+    ec2.pages["eu-west-1"] = [[*CLUSTER, evil, trailing]]
+    inventory = build(tmp_path, sources=["ec2"])
+    assert members(inventory, "slurm_compute") == {"c01", evil["InstanceId"], trailing["InstanceId"]}
+    assert not any("\n" in name or " " in name for name in inventory.hosts)
+    err = capsys.readouterr().err
+    assert f"{evil['InstanceId']}: tag:Name" in err
+    assert "is not a valid host name" in err
+
+
+def test_hostnames_skip_invalid_values_to_the_next_preference() -> None:
+    record = instance("bad name", "slurm_compute", number=3)
+    assert hybrid.ec2_hostname(record, ["tag:Name", "private-dns-name"]) == (
+        "ip-10-0-1-3.eu-west-1.compute.internal",
+        ["tag:Name 'bad name'"],
+    )
+
+
+def test_tags_cannot_enrol_a_host_in_cluster_or_unknown_groups(tmp_path, ec2, docker_calls, capsys):
+    rogue = instance("rogue", "cluster,slurm_compute,all,wheel", number=9)
+    ec2.pages["eu-west-1"] = [[*CLUSTER, rogue]]
+    inventory = build(tmp_path, sources=["ec2"])
+    groups = {g.name for g in inventory.hosts["rogue"].get_groups()}
+    assert groups == {"ec2", "slurm_compute", "cluster"}  # cluster only as the parent of slurm_compute
+    assert "wheel" not in inventory.groups
+    assert "rogue: tag hpc_role names 'cluster', 'all', 'wheel', not in role_groups; ignored" in capsys.readouterr().err
+    # A host whose tag names only a parent group gets none of its groups (so not the munge key).
+    only = instance("only", "cluster", number=10)
+    ec2.pages["eu-west-1"] = [[*CLUSTER, only]]
+    inventory = build(tmp_path, sources=["ec2"], read_cache=False)
+    assert {g.name for g in inventory.hosts["only"].get_groups()} == {"ec2"}
+
+
+def test_role_groups_may_not_list_a_parent_group(tmp_path, ec2, docker_calls) -> None:
+    with pytest.raises(AnsibleError, match="role_groups lists the parent group"):
+        build(tmp_path, role_groups=["slurm_compute", "cluster"])
+    assert docker_calls == []
+
+
+def test_container_labels_are_checked_as_tags_are(tmp_path, monkeypatch, capsys) -> None:
+    odd = container("bad name", "slurm_compute")
+    rogue = container("onprem03", "slurm_compute,cluster")
+    monkeypatch.setattr(hybrid, "fetch_containers", lambda *args: [*CONTAINERS, odd, rogue])
+    inventory = build(tmp_path, sources=["docker"])
+    assert "bad name" not in inventory.hosts
+    assert members(inventory, "slurm_compute") == {"onprem01", "onprem02", "onprem03"}
+    err = capsys.readouterr().err
+    assert "container 'bad name' does not have a valid name; left out" in err
+    assert "onprem03: label org.hpcstack.role names 'cluster'" in err
+
+
+def test_two_bastions_in_one_vpc_are_not_used_as_the_jump_host(tmp_path, ec2, docker_calls, capsys):
+    second = instance("bastion02", "bastion", public_ip="198.51.100.66", number=5)
+    ec2.pages["eu-west-1"] = [[second, *CLUSTER]]
+    inventory = build(tmp_path, sources=["ec2"])
+    assert "ansible_ssh_common_args" not in hostvars(inventory, "ctl01")
+    assert "ansible_ssh_common_args" not in hostvars(inventory, "c01")
+    err = capsys.readouterr().err
+    assert f"VPC {VPC} has 2 hosts of group bastion with a public address (bastion02, bastion01)" in err
