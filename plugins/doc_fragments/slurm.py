@@ -9,12 +9,16 @@ options:
   timeout:
     description:
       - Seconds each Slurm command (C(sacctmgr), C(scontrol), ...) may take before the module gives up on it.
+      - At least 1; checked, as every option, before the module runs any Slurm command.
     type: int
     default: 60
 requirements:
   - Slurm's client commands on the host the module runs on (the controller, or any host with C(slurm-client)
     and a munge key). Run it there with C(delegate_to) or a play on the controller's group.
 notes:
+  - "Every option is checked before the first Slurm command, and an error names the option: names (users,
+    accounts, QOS, clusters, partitions) of letters, digits, C(_), C(-) and C(.) only, since C(,), C(=), spaces,
+    quotes and line breaks would change what C(sacctmgr) or C(scontrol) does."
   - Every command that changed Slurm, or would in check mode, is returned in C(commands) as a shell-quoted string;
     the module itself never goes through a shell.
   - Works with Slurm 22.05 and later (tested on 22.05.8 and 24.11.5).

@@ -48,6 +48,88 @@ class SlurmError(Exception):
         self.cmd = cmd
 
 
+# --- input checks (run before any Slurm command) -------------------------------------------------------------
+# A name reaches sacctmgr inside one argument (`name=carol`, `account=physics`, `QOS=normal,short`), where `,` is
+# a list separator (`name=carol,root` is two users), and scontrol reads `Key=value` pairs; `=`, whitespace, quotes
+# and line breaks would change what the command does or what is read back. Slurm's own names need none of them.
+NAME_RULE = "letters, digits, '_', '-', '.'"
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+# A hostlist: names and bracketed ranges (`compute[01-04,07]`), separated by commas: `a,b`, `rack[1-2]-n[01-04]`.
+_HOSTLIST = re.compile(r"(?:[A-Za-z0-9_.-]|\[[0-9,-]+\])+(?:,(?:[A-Za-z0-9_.-]|\[[0-9,-]+\])+)*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+SACCTMGR_TEXT_FORBIDDEN = "'\"|"  # sacctmgr ends a value at a quote; `sacctmgr -P` separates fields with `|`
+
+
+def check_name(value: Any, field: str) -> str:
+    """`value` as a Slurm name (user, account, QOS, cluster, partition, ...); SlurmError naming `field` if not one."""
+    text = "" if value is None else str(value)
+    if not _NAME.fullmatch(text):
+        raise SlurmError(f"{field}: {text!r} is not a valid Slurm name ({NAME_RULE})")
+    return text
+
+
+def check_names(values: Any, field: str) -> list[str]:
+    """A list (or comma-separated string) of names as parse_list gives it, each checked with check_name."""
+    names = parse_list(values, lower=False)
+    for name in names:
+        check_name(name, field)
+    return names
+
+
+def check_hostlist(value: Any, field: str) -> str:
+    """`value` as a Slurm hostlist expression (`compute[01-04]`, `a,b`); SlurmError naming `field` if not one."""
+    text = "" if value is None else str(value)
+    if not _HOSTLIST.fullmatch(text):
+        raise SlurmError(
+            f"{field}: {text!r} is not a valid Slurm hostlist (names of {NAME_RULE}, ranges such as "
+            "compute[01-04,07], separated by ',')"
+        )
+    return text
+
+
+def check_text(value: Any, field: str, forbidden: str = "") -> str:
+    """Free text (a description, a reason): one line without control characters or any of `forbidden`."""
+    text = str(value)
+    if _CONTROL.search(text) or any(char in text for char in forbidden):
+        extra = f" or any of {' '.join(forbidden)}" if forbidden else ""
+        raise SlurmError(f"{field}: {text!r} must be one line without control characters{extra}")
+    return text
+
+
+def check_params(
+    params: dict,
+    module: str,
+    names: tuple[str, ...] = (),
+    name_lists: tuple[str, ...] = (),
+    hostlists: tuple[str, ...] = (),
+    texts: tuple[str, ...] = (),
+    minimums: dict[str, tuple[int | float, str]] | None = None,
+) -> None:
+    """Check a module's options before it runs any Slurm command; each failure names the option `<module>.<name>`.
+
+    `names` are single Slurm names, `name_lists` lists of them, `hostlists` hostlist expressions, `texts` sacctmgr
+    free text, `minimums` numbers by option: (least value, what the message says it must be). `timeout`, which every
+    module takes, must be a positive number of seconds. Options left out (None) are not checked.
+    """
+    for key in names:
+        if params.get(key) is not None:
+            check_name(params[key], f"{module}.{key}")
+    for key in name_lists:
+        if params.get(key) is not None:
+            check_names(params[key], f"{module}.{key}")
+    for key in hostlists:
+        if params.get(key) is not None:
+            check_hostlist(params[key], f"{module}.{key}")
+    for key in texts:
+        if params.get(key) is not None:
+            check_text(params[key], f"{module}.{key}", SACCTMGR_TEXT_FORBIDDEN)
+    bounds = {"timeout": (1, "a positive number of seconds"), **(minimums or {})}
+    for key, (least, what) in bounds.items():
+        value = params.get(key)
+        if value is not None and value < least:
+            raise SlurmError(f"{module}.{key}: must be {what}, got {value}")
+
+
 # --- normalisation ------------------------------------------------------------------------------------------
 _DURATION = re.compile(r"^(?:(?P<days>\d+)-)?(?P<a>\d+)(?::(?P<b>\d+))?(?::(?P<c>\d+))?$")
 _UNLIMITED_WORDS = {"", "-1", "unlimited", "infinite", "none"}
@@ -434,11 +516,12 @@ def wanted_association(spec: dict, field: str) -> dict:
     if spec.get("fairshare") is not None:
         wanted["fairshare"] = parse_fairshare(spec["fairshare"], f"{field}.fairshare")
     if spec.get("qos") is not None:
+        check_names(spec["qos"], f"{field}.qos")
         wanted["qos"] = parse_list(spec["qos"])
         if not wanted["qos"]:
             raise SlurmError(f"{field}.qos: give at least one QOS name (leave it out to inherit the parent's)")
     if spec.get("default_qos") is not None:
-        wanted["default_qos"] = str(spec["default_qos"]).lower()
+        wanted["default_qos"] = check_name(spec["default_qos"], f"{field}.default_qos").lower()
         allowed = wanted.get("qos")
         if allowed is not None and wanted["default_qos"] not in allowed:
             raise SlurmError(f"{field}.default_qos: '{wanted['default_qos']}' is not in {field}.qos {allowed}")

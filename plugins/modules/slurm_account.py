@@ -16,11 +16,16 @@ description:
     V(unlimited)) is cleared, so the account inherits it again.
   - Reads once with C(sacctmgr -nP show account withassoc WOPLimits), so limits inherited from the parent are
     never mistaken for the account's own; decides success by reading the state back, not by sacctmgr's exit code.
+  - Every option is checked before any command runs. Names (O(name), O(cluster), O(parent), O(qos),
+    O(default_qos)) take letters, digits, C(_), C(-) and C(.) only; a C(,), C(=) or space, which sacctmgr reads as
+    separators, fails naming the option.
 extends_documentation_fragment:
   - hpcstack.cluster.slurm
 options:
   name:
-    description: The account's name. Slurm stores it in lower case.
+    description:
+      - The account's name. Slurm stores it in lower case.
+      - Letters, digits, C(_), C(-) and C(.) only (no C(,), C(=) or spaces, which sacctmgr reads as separators).
     type: str
     required: true
   state:
@@ -30,26 +35,33 @@ options:
     choices: [present, absent]
     default: present
   cluster:
-    description: The cluster whose association is managed. Default is every cluster in the database (sacctmgr's).
+    description:
+      - The cluster whose association is managed. Default is every cluster in the database (sacctmgr's).
+      - A Slurm name, as O(name).
     type: str
   parent:
-    description: The parent account. New accounts go under V(root) when it is not given.
+    description: The parent account. New accounts go under V(root) when it is not given. A Slurm name, as O(name).
     type: str
   description:
-    description: A description. Compared case-insensitively, because Slurm (22.05 and 24.11) stores it in lower case.
+    description:
+      - A description. Compared case-insensitively, because Slurm (22.05 and 24.11) stores it in lower case.
+      - One line, without quotes or C(|) (sacctmgr ends a value at a quote and separates the fields it shows with
+        C(|)).
     type: str
   organization:
-    description: The organization the account belongs to. Compared case-insensitively.
+    description: The organization the account belongs to. Compared case-insensitively. One line, as O(description).
     type: str
   fairshare:
     description: Shares of the parent's fairshare, a number or V(parent).
     type: raw
   qos:
-    description: The QOS the account's jobs may use. Every name must exist (M(hpcstack.cluster.slurm_qos)).
+    description:
+      - The QOS the account's jobs may use. Every name must exist (M(hpcstack.cluster.slurm_qos)).
+      - Slurm names, as O(name).
     type: list
     elements: str
   default_qos:
-    description: The QOS for jobs that ask for none; must be one of O(qos) when that is given.
+    description: The QOS for jobs that ask for none; must be one of O(qos) when that is given. A Slurm name.
     type: str
   limits:
     description:
@@ -111,6 +123,7 @@ from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
     SlurmError,
     SlurmRunner,
     association_settings,
+    check_params,
     merge_association,
     names_missing,
     new_association,
@@ -220,6 +233,12 @@ def main() -> None:
     runner = SlurmRunner(module, params["timeout"])
     name = params["name"].lower()
     try:
+        check_params(
+            params,
+            "slurm_account",
+            names=("name", "cluster", "parent"),
+            texts=("description", "organization"),
+        )
         wanted = wanted_account(params)
         current = read_account(runner, name, params["cluster"])
         steps = plan(name, params, wanted, current)

@@ -16,7 +16,9 @@ extends_documentation_fragment:
   - hpcstack.cluster.slurm
 options:
   name:
-    description: The cluster's name (C(ClusterName) in C(slurm.conf)).
+    description:
+      - The cluster's name (C(ClusterName) in C(slurm.conf)).
+      - Letters, digits, C(_), C(-) and C(.) only; anything else (a C(,), C(=), a space) fails before any command.
     type: str
     required: true
   state:
@@ -51,7 +53,7 @@ cluster:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import SlurmError, SlurmRunner
+from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import SlurmError, SlurmRunner, check_params
 
 
 def read_cluster(runner: SlurmRunner, name: str) -> dict:
@@ -79,13 +81,15 @@ def main() -> None:
     runner = SlurmRunner(module, module.params["timeout"])
     name, state = module.params["name"].lower(), module.params["state"]
     try:
+        check_params(module.params, "slurm_cluster", names=("name",))
         current = read_cluster(runner, name)
         steps = plan(name, state, current)
         for step in steps:
             runner.sacctmgr_change(step, f"{step[0]} cluster {name}")
         after = {"name": name} if state == "present" else {}
         if steps and not module.check_mode:
-            runner.verify(plan(name, state, read_cluster(runner, name)), f"cluster {name}")
+            pending = plan(name, state, read_cluster(runner, name))
+            runner.verify([" ".join(step) for step in pending], f"cluster {name}")
     except SlurmError as error:
         runner.fail(error)
     runner.exit(bool(steps), current, after, cluster=after)

@@ -20,7 +20,10 @@ extends_documentation_fragment:
   - hpcstack.cluster.slurm
 options:
   name:
-    description: The nodes, as a Slurm hostlist (C(compute[01-16]), C(a,b)).
+    description:
+      - The nodes, as a Slurm hostlist (C(compute[01-16]), C(a,b)).
+      - Node names take letters, digits, C(_), C(-) and C(.), ranges go in brackets; anything else (C(=), a space)
+        fails before any command.
     type: str
     required: true
     aliases: [nodes]
@@ -35,13 +38,14 @@ options:
     description:
       - Why the nodes are drained or down, shown by C(sinfo -R). Required with V(drain) and V(down), as in Slurm.
         A drained node whose reason differs gets the new reason.
+      - One line, without control characters.
     type: str
   wait:
     description: With V(drain), wait until no job is left on the nodes (state drained, not draining).
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait with O(wait) before failing.
+    description: Seconds to wait with O(wait) before failing. Zero or more.
     type: int
     default: 300
 author:
@@ -80,7 +84,13 @@ nodes:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import SlurmError, SlurmRunner, node_state
+from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
+    SlurmError,
+    SlurmRunner,
+    check_params,
+    check_text,
+    node_state,
+)
 
 POLL_SECONDS = 2
 
@@ -149,6 +159,9 @@ def main() -> None:
     runner = SlurmRunner(module, params["timeout"])
     state, reason = params["state"], params["reason"]
     try:
+        check_params(params, "slurm_node", hostlists=("name",), minimums={"wait_timeout": (0, "zero or more seconds")})
+        if reason is not None:
+            check_text(reason, "slurm_node.reason")
         if state in ("drain", "down") and not reason.strip():
             raise SlurmError(f"slurm_node.reason: Slurm requires a reason to {state} a node")
         nodes = read_nodes(runner, params["name"])

@@ -19,7 +19,7 @@ extends_documentation_fragment:
   - hpcstack.cluster.slurm
 options:
   name:
-    description: The partition's name.
+    description: The partition's name. Letters, digits, C(_), C(-) and C(.) only.
     type: str
     required: true
   state:
@@ -38,14 +38,14 @@ options:
     description: The most nodes a job may use; V(-1) for no limit.
     type: int
   priority_tier:
-    description: Jobs in higher tiers are scheduled first and may preempt lower tiers.
+    description: Jobs in higher tiers are scheduled first and may preempt lower tiers. Zero or more.
     type: int
   allow_accounts:
-    description: The accounts allowed to run in the partition; V([ALL]) for all.
+    description: The accounts allowed to run in the partition; V([ALL]) for all. Slurm names, as O(name).
     type: list
     elements: str
   allow_qos:
-    description: The QOS allowed in the partition; V([ALL]) for all.
+    description: The QOS allowed in the partition; V([ALL]) for all. Slurm names, as O(name).
     type: list
     elements: str
 author:
@@ -84,6 +84,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
     SlurmError,
     SlurmRunner,
+    check_params,
     parse_duration,
     parse_int,
     parse_list,
@@ -153,6 +154,13 @@ def main() -> None:
     runner = SlurmRunner(module, params["timeout"])
     name = params["name"]
     try:
+        check_params(
+            params,
+            "slurm_partition",
+            names=("name",),
+            name_lists=("allow_accounts", "allow_qos"),
+            minimums={"priority_tier": (0, "zero or more")},
+        )
         wanted = {
             option: normalise(kind, params[option], f"slurm_partition.{option}")
             for option, (_key, kind) in FIELDS.items()

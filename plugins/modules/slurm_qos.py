@@ -15,11 +15,15 @@ description:
     or O(flags) list clears those.
   - Limits are enforced only when C(AccountingStorageEnforce) includes C(limits,qos), which the collection's
     C(slurm_controller) role sets whenever a slurmdbd host exists.
+  - Every option is checked before any command runs; a bad one (a name with a C(,), C(=) or space, an unknown
+    flag, a negative priority) fails naming the option.
 extends_documentation_fragment:
   - hpcstack.cluster.slurm
 options:
   name:
-    description: The QOS name. Slurm stores it in lower case.
+    description:
+      - The QOS name. Slurm stores it in lower case.
+      - Letters, digits, C(_), C(-) and C(.) only (no C(,), C(=) or spaces, which sacctmgr reads as separators).
     type: str
     required: true
   state:
@@ -28,13 +32,16 @@ options:
     choices: [present, absent]
     default: present
   description:
-    description: A description. Compared case-insensitively, because Slurm stores it in lower case.
+    description:
+      - A description. Compared case-insensitively, because Slurm stores it in lower case.
+      - One line, without quotes or C(|) (sacctmgr ends a value at a quote and separates the fields it shows with
+        C(|)).
     type: str
   priority:
-    description: The QOS's priority, added to a job's priority by the multifactor plugin.
+    description: The QOS's priority, added to a job's priority by the multifactor plugin. Zero or more.
     type: int
   preempt:
-    description: The QOS whose jobs this QOS's jobs may preempt; V([]) clears it.
+    description: The QOS whose jobs this QOS's jobs may preempt; V([]) clears it. Slurm names, as O(name).
     type: list
     elements: str
   preempt_mode:
@@ -42,14 +49,19 @@ options:
     type: str
     choices: [cluster, cancel, requeue, suspend, "off"]
   flags:
-    description: QOS flags such as V(DenyOnLimit) or V(NoReserve), as a complete list; V([]) clears them.
+    description:
+      - QOS flags, as a complete list; V([]) clears them. Compared case-insensitively.
+      - "One of V(DenyOnLimit), V(EnforceUsageThreshold), V(NoDecay), V(NoReserve), V(OverPartQOS),
+        V(PartitionMaxNodes), V(PartitionMinNodes), V(PartitionTimeLimit), V(Relative), V(RequiresReservation),
+        V(UsageFactorSafe): the flags Slurm 24.11 knows (22.05 all but V(Relative)). Any other fails before any
+        command, naming the valid ones."
     type: list
     elements: str
   usage_factor:
-    description: Factor applied to the usage of this QOS's jobs in fairshare.
+    description: Factor applied to the usage of this QOS's jobs in fairshare. Zero or more.
     type: float
   grace_time:
-    description: Preemption grace time, in seconds.
+    description: Preemption grace time, in seconds. Zero or more.
     type: int
   limits:
     description:
@@ -104,6 +116,7 @@ from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
     QOS_LIMITS,
     SlurmError,
     SlurmRunner,
+    check_params,
     compact_limits,
     limit_settings,
     names_missing,
@@ -124,6 +137,20 @@ SET_KEYS = {
     "usage_factor": "UsageFactor",
     "grace_time": "GraceTime",
 }
+# The flags sacctmgr takes (`Flags=`): what Slurm 22.05 and 24.11 list after "Valid QOS flags are" (Relative: 24.11)
+FLAGS = (
+    "DenyOnLimit",
+    "EnforceUsageThreshold",
+    "NoDecay",
+    "NoReserve",
+    "OverPartQOS",
+    "PartitionMaxNodes",
+    "PartitionMinNodes",
+    "PartitionTimeLimit",
+    "Relative",
+    "RequiresReservation",
+    "UsageFactorSafe",
+)
 
 
 def read_qos(runner: SlurmRunner, name: str) -> dict:
@@ -151,6 +178,25 @@ def _seconds(text: str) -> int:
     while len(parts) < 3:
         parts.insert(0, 0)
     return ((int(days or 0) * 24 + parts[0]) * 60 + parts[1]) * 60 + parts[2]
+
+
+def check_options(params: dict) -> None:
+    """Fail before any command on an option sacctmgr would misread, refuse, or take only after a write."""
+    check_params(
+        params,
+        "slurm_qos",
+        names=("name",),
+        name_lists=("preempt",),
+        texts=("description",),
+        minimums={
+            "priority": (0, "zero or more"),
+            "usage_factor": (0, "zero or more"),
+            "grace_time": (0, "zero or more seconds"),
+        },
+    )
+    unknown = sorted(set(parse_list(params["flags"])) - {flag.lower() for flag in FLAGS})
+    if unknown:
+        raise SlurmError(f"slurm_qos.flags: unknown QOS flag(s) {', '.join(unknown)}; valid: {', '.join(FLAGS)}")
 
 
 def wanted_qos(params: dict) -> dict:
@@ -227,6 +273,7 @@ def main() -> None:
     runner = SlurmRunner(module, params["timeout"])
     name, state = params["name"].lower(), params["state"]
     try:
+        check_options(params)
         wanted = wanted_qos(params)
         current = read_qos(runner, name)
         steps = plan(name, state, wanted, current)

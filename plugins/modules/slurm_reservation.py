@@ -16,6 +16,8 @@ description:
     accounts and flags as sets. O(flags) are ensured present; flags Slurm adds by itself (such as C(SPEC_NODES))
     are left alone.
   - A reservation starting V(now) has its start time compared only at creation, so a second run is a no-op.
+  - Every option is checked before any command runs. Names (O(name), O(partition), O(users), O(accounts),
+    O(flags)) take letters, digits, C(_), C(-) and C(.) only; a C(,), C(=) or space fails naming the option.
 extends_documentation_fragment:
   - hpcstack.cluster.slurm
 options:
@@ -29,17 +31,22 @@ options:
     choices: [present, absent]
     default: present
   start_time:
-    description: V(now), or a time Slurm accepts (C(2026-12-01T08:00:00), C(now+1hour)); compared only when absolute.
+    description:
+      - V(now), or a time Slurm accepts (C(2026-12-01T08:00:00), C(now+1hour)); compared only when absolute.
+      - Letters, digits and C(:+-/._) only (no spaces).
     type: str
     default: now
   duration:
     description: How long it lasts (minutes or C([D-]HH:MM:SS)); V(-1) or V(infinite) for no end.
     type: raw
   nodes:
-    description: The reserved nodes, a hostlist (C(compute[01-04])), or V(ALL). Give this or O(node_count).
+    description:
+      - The reserved nodes, a hostlist (C(compute[01-04]), C(a,b)), or V(ALL). Give this or O(node_count).
+      - Node names take letters, digits, C(_), C(-) and C(.), ranges go in brackets; anything else (C(=), a space)
+        fails before any command.
     type: str
   node_count:
-    description: How many nodes to reserve, chosen by Slurm. Give this or O(nodes).
+    description: How many nodes to reserve, chosen by Slurm. Give this or O(nodes). At least 1.
     type: int
   partition:
     description: The partition the nodes are taken from (with O(node_count)).
@@ -99,14 +106,37 @@ reservation:
            "node_count": 2, "partition": "batch", "users": [], "accounts": ["teaching"], "flags": []}
 """
 
+import re
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
     SlurmError,
     SlurmRunner,
+    check_params,
     null_to_empty,
     parse_duration,
     parse_list,
 )
+
+# Slurm's time forms: now[+count[units]], HH:MM[:SS], YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY], midnight, noon, ...
+_START_TIME = re.compile(r"[A-Za-z0-9:+/._-]+")
+
+
+def check_options(params: dict) -> None:
+    """Fail before any command on an option that scontrol would misread."""
+    check_params(
+        params,
+        "slurm_reservation",
+        names=("name", "partition"),
+        name_lists=("users", "accounts", "flags"),
+        hostlists=("nodes",),
+        minimums={"node_count": (1, "at least 1")},
+    )
+    if not _START_TIME.fullmatch(params["start_time"] or ""):
+        raise SlurmError(
+            f"slurm_reservation.start_time: {params['start_time']!r} is not a Slurm time "
+            "(now, now+1hour, 2026-12-01T08:00:00)"
+        )
 
 
 def read_reservation(runner: SlurmRunner, name: str) -> dict:
@@ -212,6 +242,7 @@ def main() -> None:
     name = params["name"]
     changed = False
     try:
+        check_options(params)
         wanted = wanted_reservation(runner, params)
         current = read_reservation(runner, name)
         after = current

@@ -20,6 +20,9 @@ description:
   - Only the settings given are managed. A limit set to V(-1) is cleared. Associations not listed are kept;
     to remove one, list it with C(state) V(absent) in O(users[].accounts).
   - Slurm stores user and account names in lower case; the module compares them so.
+  - Every option is checked before any command runs. User, account, partition, QOS and cluster names take
+    letters, digits, C(_), C(-) and C(.) only; a C(,), C(=) or space (which sacctmgr reads as separators, so that
+    C(name=carol,root) would change root too) fails naming the option.
 extends_documentation_fragment:
   - hpcstack.cluster.slurm
 options:
@@ -29,7 +32,7 @@ options:
     elements: dict
     suboptions:
       name:
-        description: The user's login name.
+        description: The user's login name. Letters, digits, C(_), C(-) and C(.) only.
         type: str
         required: true
       state:
@@ -38,7 +41,9 @@ options:
         choices: [present, absent]
         default: present
       default_account:
-        description: The account of jobs that name none. Default for a new user is its first listed account.
+        description:
+          - The account of jobs that name none. Default for a new user is its first listed account.
+          - A Slurm name (letters, digits, C(_), C(-), C(.)).
         type: str
       admin_level:
         description: Slurm's administrative level of the user.
@@ -49,10 +54,13 @@ options:
           - The user's associations. An item is an account name or a dict with C(name), optional C(partition),
             C(state) (V(present)/V(absent)), C(fairshare), C(qos) (list), C(default_qos) and C(limits) (the
             same names as M(hpcstack.cluster.slurm_account)'s O(hpcstack.cluster.slurm_account#module:limits)).
+          - Account, partition and QOS names are Slurm names (letters, digits, C(_), C(-), C(.)).
         type: list
         elements: raw
   name:
-    description: One user's name, the short form of O(users) with a single item.
+    description:
+      - One user's name, the short form of O(users) with a single item.
+      - Letters, digits, C(_), C(-) and C(.) only.
     type: str
   state:
     description: With O(name), the user's state.
@@ -71,10 +79,12 @@ options:
     type: list
     elements: raw
   cluster:
-    description: The cluster of the associations. Required only when the database holds several clusters.
+    description:
+      - The cluster of the associations. Required only when the database holds several clusters.
+      - A Slurm name (letters, digits, C(_), C(-), C(.)).
     type: str
   batch_size:
-    description: The most user names one sacctmgr command carries.
+    description: The most user names one sacctmgr command carries. At least 1.
     type: int
     default: 200
 author:
@@ -132,6 +142,8 @@ from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
     SlurmError,
     SlurmRunner,
     association_settings,
+    check_name,
+    check_params,
     merge_association,
     names_missing,
     new_association,
@@ -172,7 +184,9 @@ def wanted_users(params: dict) -> list[dict]:
         labels = [f"users[{index}]" for index in range(len(specs))]
     wanted, seen = [], {}
     for label, spec in zip(labels, specs, strict=True):
-        name = spec["name"].lower()
+        name = check_name(spec["name"], f"{label}.name").lower()
+        if spec.get("default_account") is not None:
+            check_name(spec["default_account"], f"{label}.default_account")
         if name in seen:
             raise SlurmError(f"{label}: user '{name}' is listed twice (also {seen[name]})")
         seen[name] = label
@@ -187,6 +201,9 @@ def wanted_users(params: dict) -> list[dict]:
                 raise SlurmError(f"{field}: unknown key(s) {', '.join(unknown)}")
             if item.get("state", "present") not in ("present", "absent"):
                 raise SlurmError(f"{field}.state: must be present or absent, not '{item['state']}'")
+            check_name(item["name"], f"{field}.name")
+            if item.get("partition"):  # left out or empty: the association of no partition
+                check_name(item["partition"], f"{field}.partition")
             key = (str(item["name"]).lower(), str(item.get("partition") or "").lower())
             associations[key] = {"state": item.get("state", "present"), **wanted_association(item, field)}
         present = [key[0] for key, assoc in associations.items() if assoc["state"] == "present"]
@@ -399,9 +416,8 @@ def main() -> None:
     runner = SlurmRunner(module, params["timeout"])
     before = after = {}
     try:
-        if params["batch_size"] < 1:
-            raise SlurmError("slurm_user.batch_size: must be at least 1")
-        wanted = wanted_users(params)
+        check_params(params, "slurm_user", names=("cluster",), minimums={"batch_size": (1, "at least 1")})
+        wanted = wanted_users(params)  # checks every user's names and settings, before any command
         current, clusters = read_users(runner)
         cluster = choose_cluster(params["cluster"], clusters)
         plan, before, after = make_plan(wanted, current, cluster, params["batch_size"])

@@ -7,6 +7,7 @@ Where Slurm's own output matters, the tests use the recordings of real Slurm 22.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,11 @@ from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
     QOS_LIMITS,
     SlurmError,
     SlurmRunner,
+    check_hostlist,
+    check_name,
+    check_names,
+    check_params,
+    check_text,
     format_tres,
     limit_settings,
     names_missing,
@@ -27,6 +33,7 @@ from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
     parse_tres,
     read_association,
     read_limits,
+    wanted_association,
 )
 
 RELEASES = {"22.05": "22.05.8", "24.11": "24.11.5"}  # of the recorded clusters
@@ -511,3 +518,117 @@ def test_a_failed_write_is_a_no_op_only_without_an_error_phrase(stdout, stderr, 
             runner.sacctmgr_change(["add", "user", "name=a"], "add")
     else:
         runner.sacctmgr_change(["add", "user", "name=a"], "add")
+
+
+# --- input checks --------------------------------------------------------------------------------------------
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+
+
+@pytest.mark.parametrize("name", ["alice", "first.last", "ab-12", "svc_backup", "Physics", "a", "hpc2", "ALL", "0"])
+def test_check_name_takes_slurms_names(name):
+    assert check_name(name, "name") == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "carol,root",
+        "a=b",
+        "a b",
+        " alice",
+        "alice\n",
+        "tab\there",
+        "o'brien",
+        'say"hi',
+        "",
+        "a|b",
+        "node[01-02]",
+        "\u00e4",
+    ],
+)
+def test_check_name_refuses_what_would_split_a_slurm_argument(name):
+    with pytest.raises(SlurmError) as caught:
+        check_name(name, "users[2].name")
+    assert caught.value.msg == f"users[2].name: {name!r} {NAME_RULE}"
+    assert "\n" not in caught.value.msg
+
+
+def test_check_name_of_none_and_numbers():
+    assert check_name(42, "n") == "42"
+    with pytest.raises(SlurmError, match=r"^n: '' is not a valid Slurm name"):
+        check_name(None, "n")
+
+
+def test_check_names_takes_lists_and_comma_strings_as_parse_list_does():
+    assert check_names(["b", " a ", ""], "qos") == ["a", "b"]
+    assert check_names("normal, Short", "qos") == ["Short", "normal"]
+    with pytest.raises(SlurmError, match=rf"^qos: 'fx short' {re.escape(NAME_RULE)}$"):
+        check_names(["normal", "fx short"], "qos")
+
+
+@pytest.mark.parametrize(
+    "hostlist",
+    [
+        "compute01",
+        "compute[01-16]",
+        "a,b",
+        "compute[01-04,07],gpu[1-2]",
+        "rack[1-2]-node[01-04]",
+        "hpc-c1.local",
+        "ALL",
+    ],
+)
+def test_check_hostlist_takes_hostlist_expressions(hostlist):
+    assert check_hostlist(hostlist, "nodes") == hostlist
+
+
+@pytest.mark.parametrize("hostlist", ["", "a b", "a=b", "a,,b", ",a", "a,", "c[01-02", "c[a-b]", "c[]", "a\nb", "a;b"])
+def test_check_hostlist_refuses_the_rest(hostlist):
+    with pytest.raises(SlurmError) as caught:
+        check_hostlist(hostlist, "slurm_node.name")
+    assert caught.value.msg == (
+        f"slurm_node.name: {hostlist!r} is not a valid Slurm hostlist (names of letters, digits, '_', '-', '.', "
+        "ranges such as compute[01-04,07], separated by ',')"
+    )
+
+
+def test_check_text_refuses_line_breaks_and_the_characters_given():
+    assert check_text("disk swap, ticket=1234", "reason") == "disk swap, ticket=1234"
+    assert check_text("Bob's lab", "reason") == "Bob's lab"
+    with pytest.raises(SlurmError, match=r"^reason: 'a\\nb' must be one line without control characters$"):
+        check_text("a\nb", "reason")
+    with pytest.raises(SlurmError, match=r"^description: \"Bob's lab\" must be one line .* or any of ' \" \|$"):
+        check_text("Bob's lab", "description", "'\"|")
+
+
+def test_check_params_names_the_option_and_skips_what_was_left_out():
+    params = {"name": "fxphys", "parent": None, "qos": None, "nodes": None, "description": None, "timeout": 60}
+    check_params(
+        params, "m", names=("name", "parent"), name_lists=("qos",), hostlists=("nodes",), texts=("description",)
+    )
+    checks = {"names": ("name",), "name_lists": ("qos",), "hostlists": ("nodes",), "texts": ("description",)}
+    bad = {"name": "a,b", "qos": ["ok", "a b"], "nodes": "n=1", "description": "a|b"}
+    for group, keys in checks.items():
+        with pytest.raises(SlurmError, match=rf"^m\.{keys[0]}: "):
+            check_params({**params, keys[0]: bad[keys[0]]}, "m", **{group: keys})
+
+
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_check_params_wants_a_positive_timeout(timeout):
+    with pytest.raises(SlurmError) as caught:
+        check_params({"timeout": timeout}, "slurm_qos")
+    assert caught.value.msg == f"slurm_qos.timeout: must be a positive number of seconds, got {timeout}"
+
+
+def test_check_params_minimums():
+    check_params({"batch_size": 1, "timeout": 1}, "m", minimums={"batch_size": (1, "at least 1")})
+    with pytest.raises(SlurmError, match=r"^m\.batch_size: must be at least 1, got 0$"):
+        check_params({"batch_size": 0, "timeout": 1}, "m", minimums={"batch_size": (1, "at least 1")})
+
+
+def test_wanted_association_checks_qos_names():
+    assert wanted_association({"qos": "Normal, short", "default_qos": "short"}, "a")["qos"] == ["normal", "short"]
+    with pytest.raises(SlurmError, match=rf"^a\.qos: 'normal,root' {re.escape(NAME_RULE)}$"):
+        wanted_association({"qos": ["short", "normal,root"]}, "a")
+    with pytest.raises(SlurmError, match=rf"^a\.default_qos: 'short normal' {re.escape(NAME_RULE)}$"):
+        wanted_association({"default_qos": "short normal"}, "a")

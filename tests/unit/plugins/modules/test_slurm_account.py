@@ -248,3 +248,41 @@ def test_check_mode_predicts_the_organization_slurm_gives_an_account_under_root(
     check = run_module(slurm_account, {"name": "fxchem"}, slurm.commands("account_fxchem_absent"), check_mode=True)
     assert check.commands == ["sacctmgr -i add account fxchem Parent=root"]
     assert (check.result["account"]["description"], check.result["account"]["organization"]) == ("fxchem", "fxchem")
+
+
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+TEXT_RULE = "must be one line without control characters or any of ' \" |"
+
+
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        # sacctmgr reads `name=fxphys,root` in a delete or modify as two accounts
+        ({"name": "fxphys,root"}, f"slurm_account.name: 'fxphys,root' {NAME_RULE}"),
+        ({"name": "fxphys,root", "state": "absent"}, f"slurm_account.name: 'fxphys,root' {NAME_RULE}"),
+        ({"name": "fx phys"}, f"slurm_account.name: 'fx phys' {NAME_RULE}"),
+        ({"name": ""}, f"slurm_account.name: '' {NAME_RULE}"),
+        ({"name": "fxphys", "parent": "root Fairshare=1"}, f"slurm_account.parent: 'root Fairshare=1' {NAME_RULE}"),
+        ({"name": "fxphys", "cluster": "hpc,other"}, f"slurm_account.cluster: 'hpc,other' {NAME_RULE}"),
+        ({"name": "fxphys", "qos": ["normal", "fxshort,fxlong"]}, f"slurm_account.qos: 'fxshort,fxlong' {NAME_RULE}"),
+        (
+            {"name": "fxphys", "qos": ["normal"], "default_qos": "nor mal"},
+            f"slurm_account.default_qos: 'nor mal' {NAME_RULE}",
+        ),
+        ({"name": "fxphys", "description": "Physics|Dept"}, f"slurm_account.description: 'Physics|Dept' {TEXT_RULE}"),
+        (
+            {"name": "fxphys", "description": "Physics\nDept"},
+            f"slurm_account.description: 'Physics\\nDept' {TEXT_RULE}",
+        ),
+        ({"name": "fxphys", "organization": "Bob's lab"}, f'slurm_account.organization: "Bob\'s lab" {TEXT_RULE}'),
+        ({"name": "fxphys", "timeout": -1}, "slurm_account.timeout: must be a positive number of seconds, got -1"),
+    ],
+)
+def test_a_bad_name_text_or_number_fails_naming_the_option_before_any_command(slurm, run_module, args, msg):
+    run = run_module(slurm_account, args, slurm.commands())
+    assert run.failed
+    assert run.result["msg"] == msg
+    assert "\n" not in run.result["msg"]
+    assert run.sacctmgr.calls == []  # no read either: nothing reached sacctmgr
+    assert run.sacctmgr.writes == []
+    assert run.result["commands"] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from ansible_collections.hpcstack.cluster.plugins.modules import slurm_cluster
 
 READ = ["sacctmgr", "-nP", "show", "cluster", "format=Cluster", "where", "cluster=fxcluster"]
@@ -81,3 +82,44 @@ def test_slurmdbd_refusing_the_add_fails_with_its_message(slurm, run_module):
     assert run.result["rc"] == 1
     assert run.result["cmd"] == ADD
     assert run.result["commands"] == [ADD]
+
+
+def test_an_add_slurm_did_not_apply_fails_naming_the_pending_command(slurm, run_module):
+    # sacctmgr said it added the cluster, but the read back does not show it: verify reports the add still pending
+    # (it raised TypeError before: the steps were lists, not strings)
+    commands = slurm.commands("cluster_absent", "cluster_add", "cluster_absent")
+    run = run_module(slurm_cluster, {"name": "fxcluster"}, commands)
+    assert run.failed
+    assert run.result["msg"] == (
+        "Slurm did not apply all changes to cluster fxcluster: still differing after the run: add cluster fxcluster"
+    )
+    assert run.result["commands"] == [ADD]
+    assert run.sacctmgr.calls == [READ, ["sacctmgr", "-i", "add", "cluster", "fxcluster"], READ]
+
+
+def test_a_delete_slurm_did_not_apply_fails_naming_the_pending_command(slurm, run_module):
+    commands = slurm.commands("cluster_present", "cluster_delete", "cluster_present")
+    run = run_module(slurm_cluster, {"name": "fxcluster", "state": "absent"}, commands)
+    assert run.failed
+    assert run.result["msg"].endswith("still differing after the run: delete cluster fxcluster")
+
+
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+
+
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        # sacctmgr reads `add cluster fxcluster,hpc` as two clusters, and `delete cluster a,hpc` deletes hpc too
+        ({"name": "fxcluster,hpc"}, f"slurm_cluster.name: 'fxcluster,hpc' {NAME_RULE}"),
+        ({"name": "fxcluster,hpc", "state": "absent"}, f"slurm_cluster.name: 'fxcluster,hpc' {NAME_RULE}"),
+        ({"name": "fx cluster"}, f"slurm_cluster.name: 'fx cluster' {NAME_RULE}"),
+        ({"name": "fxcluster", "timeout": -1}, "slurm_cluster.timeout: must be a positive number of seconds, got -1"),
+    ],
+)
+def test_a_bad_option_fails_naming_it_before_any_command(slurm, run_module, args, msg):
+    run = run_module(slurm_cluster, args, slurm.commands())
+    assert run.failed
+    assert run.result["msg"] == msg
+    assert run.sacctmgr.calls == []
+    assert run.result["commands"] == []

@@ -125,16 +125,26 @@ def test_absent_when_already_deleted_changes_nothing(slurm, run_module):
     assert run.commands == []
 
 
-def test_a_flag_slurm_does_not_know_fails_with_slurms_message(slurm, run_module):
-    commands = slurm.commands("qos_present_preempt_flags_cleared", "qos_set_unknown_flag")
-    run = run_module(slurm_qos, {"name": "fxshort", "flags": ["NoSuchFlag"]}, commands)
+VALID_FLAGS = (
+    "DenyOnLimit, EnforceUsageThreshold, NoDecay, NoReserve, OverPartQOS, PartitionMaxNodes, PartitionMinNodes, "
+    "PartitionTimeLimit, Relative, RequiresReservation, UsageFactorSafe"
+)
+
+
+def test_a_flag_slurm_does_not_know_fails_naming_the_valid_ones_before_any_command(slurm, run_module):
+    # Slurm itself refuses it only after the write has started (qos_set_unknown_flag: "Unknown QOS flag used in")
+    run = run_module(slurm_qos, {"name": "fxshort", "flags": ["NoReserve", "NoSuchFlag"]}, slurm.commands())
     assert run.failed
-    assert run.result["msg"].startswith(
-        "Failed to modify QOS fxshort: Unknown QOS flag used in:; 'nosuchflag'; Valid QOS flags are; 'DenyOnLimit,"
-    )
-    assert "\n" not in run.result["msg"]
-    assert run.result["commands"] == [MODIFY + "Flags=nosuchflag"]
-    assert run.result["rc"] == 1
+    assert run.result["msg"] == f"slurm_qos.flags: unknown QOS flag(s) nosuchflag; valid: {VALID_FLAGS}"
+    assert run.sacctmgr.calls == []
+    assert run.result["commands"] == []
+
+
+def test_the_known_flags_are_those_slurm_lists(slurm):
+    said = slurm.recording("qos_set_unknown_flag")["stdout"]
+    listed = set(said.split("Valid QOS flags are")[1].strip().strip("'").split(","))
+    assert set(slurm_qos.FLAGS) - listed == ({"Relative"} if slurm.version == "22.05" else set())
+    assert listed <= set(slurm_qos.FLAGS)
 
 
 def test_an_unknown_preempted_qos_fails_before_any_write(slurm, run_module):
@@ -179,3 +189,44 @@ def test_bad_limits_fail_with_one_line_before_any_command(slurm, run_module, lim
     assert run.failed
     assert run.result["msg"] == msg
     assert run.sacctmgr.calls == []
+
+
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+
+
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        # sacctmgr reads `name=fxshort,normal` in a modify or delete as two QOS
+        ({"name": "fxshort,normal", "state": "absent"}, f"slurm_qos.name: 'fxshort,normal' {NAME_RULE}"),
+        ({"name": "fx short"}, f"slurm_qos.name: 'fx short' {NAME_RULE}"),
+        ({"name": "fxshort", "preempt": ["fxlong", "fx=long"]}, f"slurm_qos.preempt: 'fx=long' {NAME_RULE}"),
+        (
+            {"name": "fxshort", "flags": ["DenyOnLimit Priority=9"]},
+            f"slurm_qos.flags: unknown QOS flag(s) denyonlimit priority=9; valid: {VALID_FLAGS}",
+        ),
+        (
+            {"name": "fxshort", "description": "a 'short' one"},
+            "slurm_qos.description: \"a 'short' one\" must be one line without control characters or any of ' \" |",
+        ),
+        ({"name": "fxshort", "priority": -1}, "slurm_qos.priority: must be zero or more, got -1"),
+        ({"name": "fxshort", "usage_factor": -0.5}, "slurm_qos.usage_factor: must be zero or more, got -0.5"),
+        ({"name": "fxshort", "grace_time": -1}, "slurm_qos.grace_time: must be zero or more seconds, got -1"),
+        ({"name": "fxshort", "timeout": -1}, "slurm_qos.timeout: must be a positive number of seconds, got -1"),
+    ],
+)
+def test_a_bad_option_fails_naming_it_before_any_command(slurm, run_module, args, msg):
+    run = run_module(slurm_qos, args, slurm.commands())
+    assert run.failed
+    assert run.result["msg"] == msg
+    assert "\n" not in run.result["msg"]
+    assert run.sacctmgr.calls == []  # no read either: nothing reached sacctmgr
+    assert run.result["commands"] == []
+
+
+def test_comma_separated_preempt_and_mixed_case_flags_are_taken(slurm, run_module):
+    # Ansible splits "fxlong, normal" at the comma and leaves " normal"; the module strips it, as before
+    args = {"name": "fxshort", "preempt": "fxlong, normal", "flags": ["noreserve", "DENYONLIMIT"]}
+    run = run_module(slurm_qos, args, slurm.commands("qos_present", "qos_list"), check_mode=True)
+    assert not run.failed
+    assert run.commands == [MODIFY + "Preempt=fxlong,normal Flags=denyonlimit,noreserve"]

@@ -348,7 +348,7 @@ def test_an_unknown_qos_fails_before_any_write(slurm, run_module):
             "slurm_user.accounts[0]: unknown key(s) shares",
         ),
         ({"users": [ALICE, {"name": "FXalice"}]}, "users[1]: user 'fxalice' is listed twice (also users[0])"),
-        ({"name": "fxalice", "batch_size": 0}, "slurm_user.batch_size: must be at least 1"),
+        ({"name": "fxalice", "batch_size": 0}, "slurm_user.batch_size: must be at least 1, got 0"),
     ],
 )
 def test_bad_input_fails_with_one_line_before_any_command(slurm, run_module, args, msg):
@@ -356,3 +356,78 @@ def test_bad_input_fails_with_one_line_before_any_command(slurm, run_module, arg
     assert run.failed
     assert run.result["msg"] == msg
     assert run.sacctmgr.calls == []
+
+
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+
+
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        # sacctmgr reads `name=fxcarol,root` as two users: the add changed root's default account before it failed
+        ({"name": "fxcarol,root", "accounts": ["fxphys"]}, f"slurm_user.name: 'fxcarol,root' {NAME_RULE}"),
+        (
+            {"users": [ALICE, {"name": "fxbob root", "accounts": ["fxphys"]}]},
+            f"users[1].name: 'fxbob root' {NAME_RULE}",
+        ),
+        ({"users": [{"name": "fxbob=x", "accounts": ["fxphys"]}]}, f"users[0].name: 'fxbob=x' {NAME_RULE}"),
+        ({"name": "fxalice\nroot", "accounts": ["fxphys"]}, f"slurm_user.name: 'fxalice\\nroot' {NAME_RULE}"),
+        ({"name": "", "accounts": ["fxphys"]}, f"slurm_user.name: '' {NAME_RULE}"),
+        (
+            {"name": "fxalice", "default_account": "fxphys,root", "accounts": ["fxphys"]},
+            f"slurm_user.default_account: 'fxphys,root' {NAME_RULE}",
+        ),
+        (
+            {"name": "fxalice", "accounts": ["fxphys", "fxchem,root"]},
+            f"slurm_user.accounts[1].name: 'fxchem,root' {NAME_RULE}",
+        ),
+        (
+            {"users": [{"name": "fxalice", "accounts": [{"name": "fxphys cluster=other"}]}]},
+            f"users[0].accounts[0].name: 'fxphys cluster=other' {NAME_RULE}",
+        ),
+        (
+            {"name": "fxalice", "accounts": [{"name": "fxphys", "partition": "batch,debug"}]},
+            f"slurm_user.accounts[0].partition: 'batch,debug' {NAME_RULE}",
+        ),
+        (
+            {"name": "fxalice", "accounts": [{"name": "fxphys", "qos": ["normal", "fx short"]}]},
+            f"slurm_user.accounts[0].qos: 'fx short' {NAME_RULE}",
+        ),
+        (
+            {"name": "fxalice", "accounts": [{"name": "fxphys", "qos": "normal,fxshort", "default_qos": "normal'"}]},
+            f'slurm_user.accounts[0].default_qos: "normal\'" {NAME_RULE}',
+        ),
+        (
+            {"name": "fxalice", "accounts": ["fxphys"], "cluster": "hpc,other"},
+            f"slurm_user.cluster: 'hpc,other' {NAME_RULE}",
+        ),
+        (
+            {"name": "fxalice", "accounts": ["fxphys"], "timeout": -1},
+            "slurm_user.timeout: must be a positive number of seconds, got -1",
+        ),
+        (
+            {"name": "fxalice", "accounts": ["fxphys"], "timeout": 0},
+            "slurm_user.timeout: must be a positive number of seconds, got 0",
+        ),
+    ],
+)
+def test_a_bad_name_or_number_fails_naming_the_option_before_any_command(slurm, run_module, args, msg):
+    run = run_module(slurm_user, args, slurm.commands())
+    assert run.failed
+    assert run.result["msg"] == msg
+    assert "\n" not in run.result["msg"]
+    assert run.sacctmgr.calls == []  # no read either: nothing reached sacctmgr
+    assert run.sacctmgr.writes == []
+    assert run.result["commands"] == []
+
+
+def test_names_with_dots_dashes_and_underscores_and_a_qos_string_are_taken(slurm, run_module):
+    args = {"name": "Fx.New-User_2", "accounts": [{"name": "fxphys", "qos": "fxshort, fxlong"}]}
+    commands = slurm.commands("users_none", "user_account_list", "user_qos_list")
+    run = run_module(slurm_user, args, commands, check_mode=True)
+    assert not run.failed
+    assert run.commands == [
+        f"sacctmgr -i add user name=fx.new-user_2 account=fxphys cluster={slurm.cluster} DefaultAccount=fxphys "
+        "QOS=fxlong,fxshort"
+    ]
+    assert run.sacctmgr.writes == []
