@@ -17,7 +17,7 @@ requirements:
     and a munge key). Run it there with C(delegate_to) or a play on the controller's group.
 notes:
   - "Every option is checked before the first Slurm command, and an error names the option: names (users,
-    accounts, QOS, clusters, partitions) of letters, digits, C(_), C(-) and C(.) only, since C(,), C(=), spaces,
+    accounts, QOS, clusters, partitions) of letters, digits, C(_), C(-), C(.) and C(@) only, since C(,), C(=), spaces,
     quotes and line breaks would change what C(sacctmgr) or C(scontrol) does."
   - Every command that changed Slurm, or would in check mode, is returned in C(commands) as a shell-quoted string;
     the module itself never goes through a shell.

@@ -52,8 +52,9 @@ class SlurmError(Exception):
 # A name reaches sacctmgr inside one argument (`name=carol`, `account=physics`, `QOS=normal,short`), where `,` is
 # a list separator (`name=carol,root` is two users), and scontrol reads `Key=value` pairs; `=`, whitespace, quotes
 # and line breaks would change what the command does or what is read back. Slurm's own names need none of them.
-NAME_RULE = "letters, digits, '_', '-', '.'"
-_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+NAME_RULE = "letters, digits, '_', '-', '.', '@'"  # '@': fully qualified logins (SSSD's user@domain)
+HOST_RULE = "letters, digits, '_', '-', '.'"
+_NAME = re.compile(r"[A-Za-z0-9_.@-]+")
 # A hostlist: names and bracketed ranges (`compute[01-04,07]`), separated by commas: `a,b`, `rack[1-2]-n[01-04]`.
 _HOSTLIST = re.compile(r"(?:[A-Za-z0-9_.-]|\[[0-9,-]+\])+(?:,(?:[A-Za-z0-9_.-]|\[[0-9,-]+\])+)*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -81,7 +82,7 @@ def check_hostlist(value: Any, field: str) -> str:
     text = "" if value is None else str(value)
     if not _HOSTLIST.fullmatch(text):
         raise SlurmError(
-            f"{field}: {text!r} is not a valid Slurm hostlist (names of {NAME_RULE}, ranges such as "
+            f"{field}: {text!r} is not a valid Slurm hostlist (names of {HOST_RULE}, ranges such as "
             "compute[01-04,07], separated by ',')"
         )
     return text

@@ -17,7 +17,7 @@ description:
   - Reads once with C(sacctmgr -nP show account withassoc WOPLimits), so limits inherited from the parent are
     never mistaken for the account's own; decides success by reading the state back, not by sacctmgr's exit code.
   - Every option is checked before any command runs. Names (O(name), O(cluster), O(parent), O(qos),
-    O(default_qos)) take letters, digits, C(_), C(-) and C(.) only; a C(,), C(=) or space, which sacctmgr reads as
+    O(default_qos)) take letters, digits, C(_), C(-), C(.) and C(@) only; a C(,), C(=) or space, which sacctmgr reads as
     separators, fails naming the option.
 extends_documentation_fragment:
   - hpcstack.cluster.slurm
@@ -25,7 +25,7 @@ options:
   name:
     description:
       - The account's name. Slurm stores it in lower case.
-      - Letters, digits, C(_), C(-) and C(.) only (no C(,), C(=) or spaces, which sacctmgr reads as separators).
+      - Letters, digits, C(_), C(-), C(.) and C(@) only (no C(,), C(=) or spaces, which sacctmgr reads as separators).
     type: str
     required: true
   state:

@@ -18,7 +18,7 @@ options:
   name:
     description:
       - The cluster's name (C(ClusterName) in C(slurm.conf)).
-      - Letters, digits, C(_), C(-) and C(.) only; anything else (a C(,), C(=), a space) fails before any command.
+      - Letters, digits, C(_), C(-), C(.) and C(@) only; anything else (a C(,), C(=), a space) fails before any command.
     type: str
     required: true
   state:

@@ -19,7 +19,7 @@ extends_documentation_fragment:
   - hpcstack.cluster.slurm
 options:
   name:
-    description: The partition's name. Letters, digits, C(_), C(-) and C(.) only.
+    description: The partition's name. Letters, digits, C(_), C(-), C(.) and C(@) only.
     type: str
     required: true
   state:

@@ -23,7 +23,7 @@ options:
   name:
     description:
       - The QOS name. Slurm stores it in lower case.
-      - Letters, digits, C(_), C(-) and C(.) only (no C(,), C(=) or spaces, which sacctmgr reads as separators).
+      - Letters, digits, C(_), C(-), C(.) and C(@) only (no C(,), C(=) or spaces, which sacctmgr reads as separators).
     type: str
     required: true
   state:

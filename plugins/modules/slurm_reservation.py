@@ -17,7 +17,7 @@ description:
     are left alone.
   - A reservation starting V(now) has its start time compared only at creation, so a second run is a no-op.
   - Every option is checked before any command runs. Names (O(name), O(partition), O(users), O(accounts),
-    O(flags)) take letters, digits, C(_), C(-) and C(.) only; a C(,), C(=) or space fails naming the option.
+    O(flags)) take letters, digits, C(_), C(-), C(.) and C(@) only; a C(,), C(=) or space fails naming the option.
 extends_documentation_fragment:
   - hpcstack.cluster.slurm
 options:

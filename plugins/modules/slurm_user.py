@@ -21,7 +21,7 @@ description:
     to remove one, list it with C(state) V(absent) in O(users[].accounts).
   - Slurm stores user and account names in lower case; the module compares them so.
   - Every option is checked before any command runs. User, account, partition, QOS and cluster names take
-    letters, digits, C(_), C(-) and C(.) only; a C(,), C(=) or space (which sacctmgr reads as separators, so that
+    letters, digits, C(_), C(-), C(.) and C(@) only; a C(,), C(=) or space (which sacctmgr reads as separators, so that
     C(name=carol,root) would change root too) fails naming the option.
 extends_documentation_fragment:
   - hpcstack.cluster.slurm
@@ -32,7 +32,7 @@ options:
     elements: dict
     suboptions:
       name:
-        description: The user's login name. Letters, digits, C(_), C(-) and C(.) only.
+        description: The user's login name. Letters, digits, C(_), C(-), C(.) and C(@) only.
         type: str
         required: true
       state:
@@ -60,7 +60,7 @@ options:
   name:
     description:
       - One user's name, the short form of O(users) with a single item.
-      - Letters, digits, C(_), C(-) and C(.) only.
+      - Letters, digits, C(_), C(-), C(.) and C(@) only.
     type: str
   state:
     description: With O(name), the user's state.

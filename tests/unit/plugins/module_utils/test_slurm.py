@@ -521,7 +521,7 @@ def test_a_failed_write_is_a_no_op_only_without_an_error_phrase(stdout, stderr, 
 
 
 # --- input checks --------------------------------------------------------------------------------------------
-NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.', '@')"
 
 
 @pytest.mark.parametrize("name", ["alice", "first.last", "ab-12", "svc_backup", "Physics", "a", "hpc2", "ALL", "0"])

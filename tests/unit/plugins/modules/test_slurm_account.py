@@ -250,7 +250,7 @@ def test_check_mode_predicts_the_organization_slurm_gives_an_account_under_root(
     assert (check.result["account"]["description"], check.result["account"]["organization"]) == ("fxchem", "fxchem")
 
 
-NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.', '@')"
 TEXT_RULE = "must be one line without control characters or any of ' \" |"
 
 

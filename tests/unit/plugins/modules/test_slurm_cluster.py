@@ -104,7 +104,7 @@ def test_a_delete_slurm_did_not_apply_fails_naming_the_pending_command(slurm, ru
     assert run.result["msg"].endswith("still differing after the run: delete cluster fxcluster")
 
 
-NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.', '@')"
 
 
 @pytest.mark.parametrize(

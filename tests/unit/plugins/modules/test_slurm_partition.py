@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ansible_collections.hpcstack.cluster.plugins.modules import slurm_partition
 
-NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.', '@')"
 
 
 @pytest.mark.parametrize(

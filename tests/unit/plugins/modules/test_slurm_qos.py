@@ -191,7 +191,7 @@ def test_bad_limits_fail_with_one_line_before_any_command(slurm, run_module, lim
     assert run.sacctmgr.calls == []
 
 
-NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.', '@')"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ansible_collections.hpcstack.cluster.plugins.modules import slurm_reservation
 
-NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.', '@')"
 HOSTLIST_RULE = (
     "is not a valid Slurm hostlist (names of letters, digits, '_', '-', '.', ranges such as compute[01-04,07], "
     "separated by ',')"

@@ -358,7 +358,7 @@ def test_bad_input_fails_with_one_line_before_any_command(slurm, run_module, arg
     assert run.sacctmgr.calls == []
 
 
-NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.')"
+NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.', '@')"
 
 
 @pytest.mark.parametrize(
@@ -421,13 +421,13 @@ def test_a_bad_name_or_number_fails_naming_the_option_before_any_command(slurm, 
     assert run.result["commands"] == []
 
 
-def test_names_with_dots_dashes_and_underscores_and_a_qos_string_are_taken(slurm, run_module):
-    args = {"name": "Fx.New-User_2", "accounts": [{"name": "fxphys", "qos": "fxshort, fxlong"}]}
+def test_names_with_dots_dashes_underscores_and_at_signs_and_a_qos_string_are_taken(slurm, run_module):
+    args = {"name": "Fx.New-User_2@example.org", "accounts": [{"name": "fxphys", "qos": "fxshort, fxlong"}]}
     commands = slurm.commands("users_none", "user_account_list", "user_qos_list")
     run = run_module(slurm_user, args, commands, check_mode=True)
     assert not run.failed
     assert run.commands == [
-        f"sacctmgr -i add user name=fx.new-user_2 account=fxphys cluster={slurm.cluster} DefaultAccount=fxphys "
-        "QOS=fxlong,fxshort"
+        f"sacctmgr -i add user name=fx.new-user_2@example.org account=fxphys cluster={slurm.cluster} "
+        "DefaultAccount=fxphys QOS=fxlong,fxshort"
     ]
     assert run.sacctmgr.writes == []
