@@ -61,7 +61,7 @@ def run_playbook(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[st
             vars_file = Path(tempfile.mkstemp(dir=tmp_path, suffix=".yml")[1])
             vars_file.write_text(yaml.safe_dump(extra_vars))
             cmd += ["-e", f"@{vars_file}"]
-        return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+        return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, timeout=600)
 
     return run
 

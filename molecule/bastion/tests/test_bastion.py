@@ -32,7 +32,9 @@ NO_HOST_KEY_CHECK = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile
 def ssh(*args: str, timeout: int = 30) -> subprocess.CompletedProcess[str]:
     """Run ssh on the runner with the operator's ssh_config, without ever asking for input."""
     cmd = ["ssh", "-F", str(SSH_CONFIG), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+    # stdin from /dev/null: ssh sets its stdin non-blocking and, when it exits on an error (a refused forward), leaves
+    # it so; the ansible-playbook runs of later tests would then share that stdin and refuse to start.
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, timeout=timeout)
 
 
 def container_ip(name: str, network: str) -> str:
@@ -75,7 +77,15 @@ def test_hardened_settings_win_over_a_weakening_drop_in(node):
     assert settings["pubkeyauthentication"] == "yes"
     assert settings["x11forwarding"] == "no"
     assert settings["allowagentforwarding"] == "no"
-    assert settings["allowtcpforwarding"] == "yes"
+    # Operators forward locally only (ProxyJump, ssh -L); nobody forwards Unix sockets.
+    assert settings["allowtcpforwarding"] == "local"
+    assert settings["allowstreamlocalforwarding"] == "no"
+    assert settings["permitopen"] == "any"
+    # Modern algorithms only: no SHA-1 key exchange, no CBC, no encrypt-and-MAC.
+    assert settings["kexalgorithms"].split(",")[0] == "sntrup761x25519-sha512@openssh.com"
+    assert not [kex for kex in settings["kexalgorithms"].split(",") if kex.endswith("-sha1")]
+    assert not [cipher for cipher in settings["ciphers"].split(",") if "cbc" in cipher]
+    assert all("-etm@" in mac for mac in settings["macs"].split(",")), settings["macs"]
     assert settings["loglevel"] == "VERBOSE"
     assert settings["maxauthtries"] == "3"
     assert settings["port"] == "22"
@@ -85,6 +95,8 @@ def test_the_tunnel_account_may_only_forward_remotely(node):
     output = node(BASTION).check_output("sshd -T -C user=tunnel,host=x,addr=192.0.2.9")
     tunnel = dict(line.split(" ", 1) for line in output.splitlines() if " " in line)
     assert tunnel["allowtcpforwarding"] == "remote"
+    assert tunnel["permitopen"] == "none"
+    assert tunnel["allowstreamlocalforwarding"] == "no"
     assert tunnel["permittty"] == "no"
     assert tunnel["forcecommand"] == "/usr/sbin/nologin"
 
@@ -118,13 +130,20 @@ def test_operator_reaches_the_private_node_through_the_bastion():
     assert ssh_client.split()[0] == container_ip(BASTION, PRIVATE_NETWORK)
 
 
+def test_an_operator_cannot_listen_on_the_bastion():
+    # A remote forward would open a port on the bastion into the operator's machine: refused for operators.
+    result = ssh("-o", "ExitOnForwardFailure=yes", "-R", "127.0.0.1:23456:127.0.0.1:22", "operator@bastion", "true")
+    assert result.returncode == 255
+    assert "remote port forwarding failed" in result.stderr, result.stderr
+
+
 def test_the_private_node_is_not_reachable_directly():
     address = container_ip(PRIVATE, PRIVATE_NETWORK)
     assert address
     result = subprocess.run(
         ["ssh", "-F", "none", "-i", str(KEY), "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", *NO_HOST_KEY_CHECK,
          f"operator@{address}", "hostname"],
-        capture_output=True, text=True, check=False, timeout=60,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
     assert result.returncode == 255
     assert PRIVATE not in result.stdout

@@ -98,6 +98,8 @@ VALID = {
             "bastion_fail2ban_findtime": 600,
             "bastion_fail2ban_bantime": "-1",
             "bastion_users": [{"name": "alice", "authorized_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA alice@lap"]}],
+            "bastion_sshd_permit_open": ["10.0.1.10:22", "*:22", "[2001:db8::1]:22", "hpc-controller:*"],
+            "bastion_sshd_ciphers": ["aes256-gcm@openssh.com"],
         },
     ),
     "valid-reverse-tunnel-defaults": ("reverse_tunnel", {}),
@@ -225,6 +227,21 @@ HOSTILE = {
         "bastion",
         {"bastion_sshd_extra_options": {"Banner": {"none": True}}},
         ['bastion_sshd_extra_options["Banner"]'],
+    ),
+    "bastion-sshd-cipher-newline": (
+        "bastion",
+        {"bastion_sshd_ciphers": ["aes128-ctr\nPermitRootLogin yes"]},
+        ["bastion_sshd_ciphers"],
+    ),
+    "bastion-sshd-macs-empty": (
+        "bastion",
+        {"bastion_sshd_macs": []},
+        ["bastion_sshd_macs"],
+    ),
+    "bastion-sshd-permit-open-two-words": (
+        "bastion",
+        {"bastion_sshd_permit_open": ["10.0.1.10:22 203.0.113.5:25"]},
+        ["bastion_sshd_permit_open"],
     ),
     "bastion-tunnel-user-newline": (
         "bastion",
