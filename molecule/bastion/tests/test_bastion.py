@@ -7,6 +7,7 @@ that prepare and converge made in the ephemeral directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -168,6 +169,44 @@ def test_fail2ban_watches_the_journal_and_counts_failures(node):
         return fail2ban_total_failed(bastion) >= before + 2
 
     wait_for(both_counted, 30, "fail2ban counting two failed logins")
+
+
+def banned_addresses(host) -> list[str]:
+    """Return the addresses the sshd jail bans now."""
+    status = host.check_output("fail2ban-client status sshd")
+    return re.search(r"Banned IP list:[ \t]*(.*)", status).group(1).split()
+
+
+def test_fail2ban_bans_an_address_that_keeps_failing(node):
+    bastion = node(BASTION)
+    assert "nftables-multiport" in bastion.check_output("fail2ban-client get sshd actions")
+    assert "nftables-allports" in bastion.check_output("fail2ban-client get recidive actions")
+    # The scenario's maxretry (1000) keeps the other tests' failures from banning the runner; this test lowers it.
+    bastion.check_output("fail2ban-client set sshd maxretry 2")
+    try:
+        for _attempt in range(3):
+            if banned_addresses(bastion):
+                break
+            # Once banned, a login attempt hangs (the packets are dropped): give up on it after a while.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                ssh("-o", "PasswordAuthentication=no", "-l", "nosuchuser", "bastion", "true", timeout=15)
+        wait_for(lambda: banned_addresses(bastion), 30, "fail2ban banning the runner's address")
+        address = banned_addresses(bastion)[0]
+        # The ban is a packet filter rule, not only a line in fail2ban's status: sshd no longer hears the address.
+        assert address in bastion.check_output("nft list table inet f2b-table")
+        try:
+            result = ssh("-o", "ConnectTimeout=5", f"operator@{PRIVATE}", "true", timeout=15)
+        except subprocess.TimeoutExpired:
+            pass  # sshd's banner never came: the address's packets are dropped
+        else:
+            assert result.returncode == 255
+            assert "Permission denied" not in result.stderr, result.stderr
+    finally:
+        # maxretry first: the dropped connections still reach sshd once the ban is lifted and count as failures.
+        bastion.run("fail2ban-client set sshd maxretry 1000")
+        bastion.run("fail2ban-client unban --all")
+    # The same login (through the bastion to the private node) works again once the ban is lifted.
+    wait_for(lambda: ssh(f"operator@{PRIVATE}", "true").returncode == 0, 60, "the operator's login after the unban")
 
 
 def test_reverse_tunnel_reaches_the_onprem_node():
