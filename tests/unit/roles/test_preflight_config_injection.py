@@ -387,7 +387,7 @@ def inventory() -> dict:
     groups: dict[str, dict] = {entry: {"hosts": {SENTINEL: None}} for entry in ENTRY_POINTS}
     for name, (entry, variables) in VALID.items():
         groups[entry]["hosts"][name] = {**ENTRY_POINTS[entry][2], **variables}
-    for name, (entry, variables, _) in HOSTILE.items():
+    for name, (entry, variables, _expected) in HOSTILE.items():
         groups[entry]["hosts"][name] = {**ENTRY_POINTS[entry][2], **variables}
     # The bastion of the reverse tunnel's cases, in no play.
     groups["bastion_hosts"] = {"hosts": {"gw": None}}
@@ -413,7 +413,7 @@ def plays() -> list[dict]:
                 }
             ],
         }
-        for entry, (role, tasks_from, _, _) in ENTRY_POINTS.items()
+        for entry, (role, tasks_from, _common_vars, _stop_task) in ENTRY_POINTS.items()
     ]
 
 
