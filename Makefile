@@ -26,7 +26,7 @@ SCENARIOS ?= $(filter $(SCENARIO_DIRS),$(SCENARIOS_LONGEST_FIRST)) $(filter-out 
 # Two at a time on the 2-core test machine: a scenario mostly waits (apt, daemons starting, jobs), so two take
 # little longer than one. Each scenario's output is printed whole when it ends.
 MOLECULE_JOBS ?= 2
-# What `make molecule` runs side by side; `make test` puts the main job's cluster test (cluster-test, the longest) first.
+# What `make molecule` runs side by side; `make test` puts the main job's cluster test (cluster-test-steps, the longest) first.
 DAEMON_TESTS ?= $(addprefix molecule-,$(SCENARIOS))
 
 .PHONY: help
@@ -98,8 +98,10 @@ cluster: ## bring up the local Docker cluster, converge site.yml and the workloa
 health: venv-runtime ## run the ReFrame health suite on the local cluster (after make cluster)
 	@$(STAGE) health ansible-playbook -i $(INVENTORY) playbooks/health.yml
 
-cluster-down: venv-runtime ## remove the local cluster's containers
+cluster-down: venv-runtime ## remove the local cluster's containers (and the bastion host key the operator's ssh learnt)
 	ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml -e docker_nodes_state=absent
+	@# The next cluster's bastion has a new host key: a stale one would stop the operator's ssh (StrictHostKeyChecking).
+	rm -f $(INVENTORY)/.secrets/known_hosts
 
 # --- tests -------------------------------------------------------------------------------------------------
 .PHONY: test cluster-test lint unit integration argspecs sanity collection molecule
@@ -110,10 +112,17 @@ test: venv images ## everything CI runs: lint, unit and integration tests, argum
 	@$(STAGE) argspecs $(MAKE) --no-print-directory argspecs
 	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
 	@$(STAGE) collection $(MAKE) --no-print-directory collection
-	@$(MAKE) --no-print-directory molecule DAEMON_TESTS="cluster-test $(addprefix molecule-,$(SCENARIOS))"
+	@$(MAKE) --no-print-directory molecule DAEMON_TESTS="cluster-test-steps $(addprefix molecule-,$(SCENARIOS))"
 
 # One converge of the local topology serves the main job and its tests: no molecule scenario converges it again.
 cluster-test: venv images wheels ## make cluster, tested: a --check preview on its fresh containers, tests/cluster on it (health suite, services through the bastion, check mode changes nothing), a no-op re-run under Ansible's default executor
+	@$(MAKE) --no-print-directory cluster-test-steps
+
+# The steps alone, which `make test` runs beside the scenarios (`make molecule` has made the same prerequisites). Given
+# prerequisites of its own there (engine and images always run), make started every scenario before it and ran this,
+# the longest, last and alone.
+.PHONY: cluster-test-steps
+cluster-test-steps:
 	@$(STAGE) cluster-test-containers ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml
 	@$(STAGE) cluster-test-check ansible-playbook -i $(INVENTORY) site.yml --check --diff
 	@$(MAKE) --no-print-directory cluster
