@@ -74,3 +74,19 @@ def run_module(monkeypatch):
         return ModuleRun(result, isinstance(caught.value, ModuleFail), commands)
 
     return run
+
+
+@pytest.fixture
+def refused_before_any_command(slurm, run_module):
+    """Return a check that a module refuses `args` with exactly `msg`, on one line, before it runs any Slurm command."""
+
+    def check(module, args: dict, msg: str) -> None:
+        run = run_module(module, args, slurm.commands())
+        assert run.failed
+        assert run.result["msg"] == msg
+        assert "\n" not in run.result["msg"]
+        assert run.sacctmgr.calls == []  # every Slurm command is recorded, reads too: none reached Slurm
+        assert run.sacctmgr.writes == []
+        assert run.result["commands"] == []
+
+    return check

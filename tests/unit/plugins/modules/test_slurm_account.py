@@ -278,11 +278,5 @@ TEXT_RULE = "must be one line without control characters or any of ' \" |"
         ({"name": "fxphys", "timeout": -1}, "slurm_account.timeout: must be a positive number of seconds, got -1"),
     ],
 )
-def test_a_bad_name_text_or_number_fails_naming_the_option_before_any_command(slurm, run_module, args, msg):
-    run = run_module(slurm_account, args, slurm.commands())
-    assert run.failed
-    assert run.result["msg"] == msg
-    assert "\n" not in run.result["msg"]
-    assert run.sacctmgr.calls == []  # no read either: nothing reached sacctmgr
-    assert run.sacctmgr.writes == []
-    assert run.result["commands"] == []
+def test_a_bad_name_text_or_number_fails_naming_the_option_before_any_command(refused_before_any_command, args, msg):
+    refused_before_any_command(slurm_account, args, msg)

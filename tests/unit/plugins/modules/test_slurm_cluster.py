@@ -117,9 +117,5 @@ NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.', '@')"
         ({"name": "fxcluster", "timeout": -1}, "slurm_cluster.timeout: must be a positive number of seconds, got -1"),
     ],
 )
-def test_a_bad_option_fails_naming_it_before_any_command(slurm, run_module, args, msg):
-    run = run_module(slurm_cluster, args, slurm.commands())
-    assert run.failed
-    assert run.result["msg"] == msg
-    assert run.sacctmgr.calls == []
-    assert run.result["commands"] == []
+def test_a_bad_option_fails_naming_it_before_any_command(refused_before_any_command, args, msg):
+    refused_before_any_command(slurm_cluster, args, msg)

@@ -49,10 +49,5 @@ def test_a_hostlist_is_taken_and_given_to_scontrol_as_one_argument(slurm, run_mo
         ),
     ],
 )
-def test_a_bad_option_fails_naming_it_before_any_command(slurm, run_module, args, msg):
-    run = run_module(slurm_node, args, slurm.commands())
-    assert run.failed
-    assert run.result["msg"] == msg
-    assert "\n" not in run.result["msg"]
-    assert run.sacctmgr.calls == []  # every Slurm command is recorded: none ran, so no update
-    assert run.result["commands"] == []
+def test_a_bad_option_fails_naming_it_before_any_command(refused_before_any_command, args, msg):
+    refused_before_any_command(slurm_node, args, msg)

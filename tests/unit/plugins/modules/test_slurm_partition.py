@@ -31,9 +31,5 @@ NAME_RULE = "is not a valid Slurm name (letters, digits, '_', '-', '.', '@')"
         ),
     ],
 )
-def test_a_bad_option_fails_naming_it_before_any_command(slurm, run_module, args, msg):
-    run = run_module(slurm_partition, args, slurm.commands())
-    assert run.failed
-    assert run.result["msg"] == msg
-    assert run.sacctmgr.calls == []  # every Slurm command is recorded: none ran, so no update
-    assert run.result["commands"] == []
+def test_a_bad_option_fails_naming_it_before_any_command(refused_before_any_command, args, msg):
+    refused_before_any_command(slurm_partition, args, msg)

@@ -40,9 +40,5 @@ BASE = {"name": "maint", "nodes": "hpc-compute[01-02]", "users": ["root"], "dura
         ({**BASE, "timeout": -1}, "slurm_reservation.timeout: must be a positive number of seconds, got -1"),
     ],
 )
-def test_a_bad_option_fails_naming_it_before_any_command(slurm, run_module, args, msg):
-    run = run_module(slurm_reservation, args, slurm.commands())
-    assert run.failed
-    assert run.result["msg"] == msg
-    assert run.sacctmgr.calls == []  # every Slurm command is recorded: none ran, so no create, update or delete
-    assert run.result["commands"] == []
+def test_a_bad_option_fails_naming_it_before_any_command(refused_before_any_command, args, msg):
+    refused_before_any_command(slurm_reservation, args, msg)
