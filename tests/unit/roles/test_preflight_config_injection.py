@@ -15,7 +15,6 @@ the controller, and spack_buildhost's preflight, whose apt look-ups come after a
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -424,22 +423,14 @@ def failure(result: dict) -> tuple[list[str], bool]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, Outcome]]:
+def run(
+    tmp_path_factory: pytest.TempPathFactory, ansible_playbook_json
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Outcome]]:
     """Run every entry point's checks once for all cases; return the run and each case host's outcome."""
     tmp_path = tmp_path_factory.mktemp("preflight")
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory()))
     (tmp_path / "play.yml").write_text(yaml.safe_dump(plays(), sort_keys=False))
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_STRATEGY="linear",
-        ANSIBLE_NOCOLOR="1",
-    )
-    result = subprocess.run(
-        ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
+    result = ansible_playbook_json("-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"))
     try:
         report = json.loads(result.stdout)
     except json.JSONDecodeError:
