@@ -85,7 +85,11 @@ cluster: ## bring up the local Docker cluster, converge site.yml and the workloa
 	@$(STAGE) site ansible-playbook -i $(INVENTORY) site.yml
 	@$(STAGE) workloads ansible-playbook -i $(INVENTORY) playbooks/workloads.yml
 	@$(STAGE) smoke ansible-playbook -i $(INVENTORY) playbooks/smoke.yml
-	@echo "The local cluster is up."
+	@echo "The local cluster is up: the hybrid reference design, one Slurm cluster over two sites."
+	@echo "  Cloud site (Docker network hpcstack-vpc): hpc-bastion, hpc-controller (slurmctld, slurmdbd, Prometheus), hpc-compute01, hpc-build"
+	@echo "  On-prem site (hpcstack-onprem, no route to the VPC): hpc-compute02 (2 emulated GPUs), joined by the WireGuard"
+	@echo "    site link through the bastion (overlay 10.254.0.0/24): docker exec hpc-bastion wg show"
+	@echo "  A job across the sites: docker exec hpc-controller srun -N2 --constraint='[cloud*1&onprem*1]' hostname"
 	@echo "  SSH goes through the bastion (published on 127.0.0.1:2200) with the operator key made in $(INVENTORY)/.secrets:"
 	@echo "    ssh -F $(INVENTORY)/.secrets/ssh_config -N -L 8501:hpc-compute01:8501 bastion   # a tunnel to a compute node"
 	@echo "  Nodes' shells: docker exec -it hpc-controller bash   (sinfo, sbatch, sacct; examples in /opt/hpcstack/examples)"
@@ -168,13 +172,14 @@ molecule-%: venv
 
 # --- benchmarks --------------------------------------------------------------------------------------------
 .PHONY: bench bench-cluster
-bench: venv images ## the Slurm model at 100/1,000/5,000 nodes; site.yml timings under Mitogen and the default executor (slurm:2, 3 runs; local topology 2/16 compute); 1,000 Slurm users (slurm_user vs a loop); 5,000 EC2 instances (hybrid vs aws_ec2); the first and no-op make cluster
+bench: venv images ## the Slurm model at 100/1,000/5,000 nodes; site.yml timings under Mitogen and the default executor (slurm:2, 3 runs; local topology 2/16 compute); 1,000 Slurm users (slurm_user vs a loop); 5,000 EC2 instances (hybrid vs aws_ec2); the first and no-op make cluster; the site link (ping, iperf3 vs one network; link return to idle)
 	python tools/bench_model.py $(BENCH_MODEL_SIZES)
 	python tools/bench.py --runs $(BENCH_RUNS) $(BENCH_SLURM)
 	python tools/bench.py $(BENCH_SIZES)
 	python tools/bench_accounting.py $(BENCH_USERS)
 	python tools/bench_inventory.py $(BENCH_INSTANCES)
 	tools/bench_cluster.sh
+	python tools/bench_site_link.py
 
 bench-cluster: ## the first make cluster in a fresh clone, stage by stage, and its no-op re-run (BENCH_BARE=1: no images, apt or pip cache)
 	tools/bench_cluster.sh

@@ -1,9 +1,10 @@
 """The main job's cluster works: the health suite passes, and an operator reaches its services through the bastion.
 
 Run by `make cluster-test` (part of `make test`) on the local cluster that `make cluster` converged (inventories/local:
-bastion, controller with slurmdbd and monitoring, two compute nodes, hpc-compute02 with two emulated GPUs, a build
-host), after a `site.yml --check --diff` preview on its fresh containers; a no-op re-run under Ansible's default
-executor follows. One converge of that topology serves the main job and these tests.
+the hybrid reference design: bastion, controller with slurmdbd and monitoring, hpc-compute01 and a build host in
+"the VPC", hpc-compute02 with two emulated GPUs at "the on-prem site", joined by the WireGuard site link), after a
+`site.yml --check --diff` preview on its fresh containers; a no-op re-run under Ansible's default executor follows.
+One converge of that topology serves the main job and these tests.
 
 - the ReFrame health suite (playbooks/health.yml, `make health`) passes every check, the GPU job on hpc-compute02
   included;
@@ -91,9 +92,11 @@ def test_health_suite_passes_every_check_on_a_busy_cluster(node, busy_node):
         capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    for check in ("SlurmNodesHealthy", "MungeAcrossNodes", "MpiHelloAcrossNodes", "AccountingRecordsJob", "GpuJob"):
-        assert re.search(rf"\[ +OK \] \(\d/5\) {check} ", result.stdout), f"{check} did not pass:\n{result.stdout}"
-    assert "Ran 5/5 test case(s) from 5 check(s) (0 failure(s), 0 expected failure(s), 0 skipped" in result.stdout
+    checks = ("SlurmNodesHealthy", "MungeAcrossNodes", "MpiHelloAcrossNodes", "AccountingRecordsJob", "JobAcrossSites",
+              "GpuJob")  # fmt: skip
+    for check in checks:
+        assert re.search(rf"\[ +OK \] \(\d/6\) {check} ", result.stdout), f"{check} did not pass:\n{result.stdout}"
+    assert "Ran 6/6 test case(s) from 6 check(s) (0 failure(s), 0 expected failure(s), 0 skipped" in result.stdout
 
 
 def test_nodes_check_fails_on_a_drained_node(node, wait_for):
@@ -116,15 +119,25 @@ def test_nodes_check_fails_on_a_drained_node(node, wait_for):
     assert "a node is not healthy" in result.stdout
 
 
-def test_health_suite_jobs_are_in_accounting(node):
-    records = node(CONTROLLER).check_output(
-        "sacct --noheader --allocations --parsable2 --starttime=now-1hour --format=JobName,State,NodeList"
+def test_health_suite_jobs_are_in_accounting(node, wait_for):
+    # slurmctld sends finished jobs to slurmdbd in the background: the suite's last jobs may take a moment to arrive.
+    records = wait_for(
+        lambda: node(CONTROLLER).check_output(
+            "sacct --noheader --allocations --parsable2 --starttime=now-1hour --format=JobName,State,NodeList"
+        ),
+        lambda text: "rfm_across_sites|" in text and "rfm_accounting|" in text,
+        60,
+        "the health suite's jobs in sacct",
     )
     lines = records.splitlines()
     assert "rfm_accounting|COMPLETED|" in "\n".join(lines)
     mpi = [line for line in lines if line.startswith("rfm_mpi_hello|COMPLETED|")]
     assert mpi, records
+    # One node in each site (hpc-compute01 in the VPC, hpc-compute02 on-prem): both jobs crossed the site link.
     assert mpi[-1].split("|")[2] == "hpc-compute[01-02]"
+    across = [line for line in lines if line.startswith("rfm_across_sites|COMPLETED|")]
+    assert across, records
+    assert across[-1].split("|")[2] == "hpc-compute[01-02]"
 
 
 @pytest.fixture

@@ -74,7 +74,9 @@ def test_full_topology_is_the_local_one():
     assert groups["spack_buildhost"] == {"bench-build"}
     assert groups["cluster"] == {"bench-ctl", "bench-c01", "bench-c02", "bench-c03", "bench-build"}
     local = yaml.safe_load((ROOT / "inventories" / "local" / "hosts.yml").read_text())
-    assert set(groups) == set(local["all"]["children"])
+    # One site: the local cluster's site groups (cloud, onprem) and its WireGuard link are left out here, and measured
+    # by tools/bench_site_link.py.
+    assert set(groups) == set(local["all"]["children"]) - {"cloud", "onprem"}
     every_host = set().union(*groups.values())
     assert every_host == set(bench.container_names(bench.parse_spec("3")))
 

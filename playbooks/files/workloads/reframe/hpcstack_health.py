@@ -7,6 +7,8 @@
   on the controller (one shared key);
 - MpiHelloAcrossNodes: an OpenMPI program built here runs one rank on each of `num_nodes` nodes (srun, PMIx);
 - AccountingRecordsJob: a finished batch job is in slurmdbd's accounting, COMPLETED with exit code 0:0;
+- JobAcrossSites: one job runs on a node of each site (node features `cloud` and `onprem` by default, `-S sites=a,b`),
+  across the WireGuard site link of a hybrid cluster; skipped, and reported as skipped, where a site has no node;
 - GpuJob: a job asking for one GPU gets one on every node that offers gres/gpu; skipped, and reported as skipped,
   where no node has GPUs.
 
@@ -139,6 +141,37 @@ class AccountingRecordsJob(ClusterCheck):
             [
                 sn.assert_eq(recorded, submitted),
                 sn.assert_found(r"^AccountingStorageType\s*=\s*accounting_storage/slurmdbd$", self.stdout),
+            ]
+        )
+
+
+@rfm.simple_test
+class JobAcrossSites(ClusterCheck):
+    descr = "one job runs on a node of each site (cloud and on-prem), across the site link"
+    tags = {"health", "hybrid"}
+    sites = variable(typ.List[str], value=["cloud", "onprem"])
+
+    @run_after("setup")
+    def find_sites(self):
+        lines = osext.run_command("sinfo -h -N -o '%N %f'", check=True).stdout.splitlines()
+        features = {line.split()[0]: set(line.split()[-1].split(",")) for line in lines}
+        missing = [site for site in self.sites if not any(site in found for found in features.values())]
+        self.skip_if(len(self.sites) != 2 or bool(missing), f"no node of site(s) {missing or self.sites}")
+        self.executable_opts = ["across_sites.sh", *self.sites]
+
+    @sanity_function
+    def one_node_per_site(self):
+        ran_on = sn.extractall(r"^task [01] on (\S+)$", self.stdout, 1)
+        features = dict(sn.evaluate(sn.extractall(r"^features (\S+) (\S+)$", self.stdout, tag=(1, 2))))
+        sites_of = [set(features.get(node, "").split(",")) & set(self.sites) for node in sn.evaluate(ran_on)]
+        return sn.all(
+            [
+                sn.assert_eq(sn.len(ran_on), 2, msg="the job did not run two tasks"),
+                sn.assert_eq(
+                    sorted(site for found in sites_of for site in found),
+                    sorted(self.sites),
+                    msg=f"the job's nodes are not one per site: {sites_of}",
+                ),
             ]
         )
 
