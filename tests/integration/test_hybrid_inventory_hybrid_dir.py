@@ -3,9 +3,9 @@
 The test makes the EC2 side as playbooks/provision_aws.yml tags it (cluster `hpc`) and three on-prem containers,
 then checks that the inventory gives site.yml what it needs: EC2 hosts through the bastion with ProxyJump, the
 containers with the docker connection, both in slurm_compute, the controller's groups, and the on-prem wiring of
-group_vars (tunnel ports the bastion role accepts, NodeAddr and scrape address on the on-prem network). Last,
-provision_aws.yml run with this inventory opens the cluster's security group to the on-prem network, and the inventory
-reads back what it made.
+group_vars (tunnel ports the bastion role accepts, NodeAddr and scrape address on the site link's overlay). Last,
+provision_aws.yml run with this inventory routes the overlay through the bastion and opens the cluster's security group
+to it, and the inventory reads back what it made.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ INVENTORY = REPO / "inventories" / "hybrid"
 CLUSTER = "hpc"  # hybrid.hybrid.yml's cluster
 NETWORK = "hpc-onprem"  # group_vars/onprem.yml's hybrid_onprem_network
 IMAGE = "hpcstack/debian:bookworm"
-# Two nodes on the on-prem network and one that is not on it (its address falls back to its name).
+# Two nodes on the on-prem network and one that is not on it: the overlay address does not depend on it.
 ON_NETWORK = ["hpcstack-hybtest-onprem01", "hpcstack-hybtest-onprem02"]
 OFF_NETWORK = "hpcstack-hybtest-onprem03"
 OTHER = "hpcstack-hybtest-other"
@@ -97,7 +97,8 @@ WIRING = json.dumps(
             " 'slurm_node': slurm_node | default(none),"
             " 'target': prometheus_target_host | default(none),"
             " 'tunnel_enabled': bastion_tunnel_enabled | default(false),"
-            " 'srun_ports': slurm_conf_options.SrunPortRange | default(none)} }}"
+            " 'srun_ports': slurm_conf_options.SrunPortRange | default(none),"
+            " 'link': bastion_site_link_address | default(none)} }}"
         )
     }
 )
@@ -154,18 +155,17 @@ def test_group_vars_wire_tunnels_slurm_and_scraping_per_host(
 
     assert wiring["hpc-bastion"]["tunnel_enabled"] is True
     # Each on-prem node by name: sshd on 2222+i and slurmd 6818 on 16818+i of the bastion's loopback; Slurm and
-    # Prometheus use its address on the on-prem network.
+    # Prometheus use its address on the site link's overlay, 10.254.0.10+i, whatever its Docker network.
     for index, name in enumerate(sorted(onprem)):
         node = wiring[name]
         assert node["forwards"] == [
             {"remote_port": 2222 + index, "local_port": 22},
             {"remote_port": 16818 + index, "local_port": 6818},
         ]
-        address = onprem[name] or name
+        address = f"10.254.0.{10 + index}"
         assert node["slurm_node"] == {"Feature": "onprem", "NodeAddr": address}
         assert node["target"] == address
-    assert onprem[OFF_NETWORK] is None
-    assert all(onprem[name] for name in ON_NETWORK)
+        assert node["link"] == address
     for name in ("hpc-compute01", "hpc-compute02"):
         assert wiring[name]["slurm_node"] == {"Feature": "cloud", "NodeAddr": hybrid[name]["PrivateIpAddress"]}
         assert wiring[name]["forwards"] is None
@@ -204,10 +204,10 @@ def test_the_on_prem_nodes_answer_through_the_docker_connection(hybrid, onprem, 
     assert all(answer["ping"] == "pong" for answer in answers.values())
 
 
-def test_provisioning_from_this_inventory_opens_the_cluster_to_the_on_prem_network(
+def test_provisioning_from_this_inventory_routes_the_site_link_and_opens_the_cluster_to_it(
     moto, onprem, inventory_list, ansible, monkeypatch, tmp_path
 ) -> None:
-    # provision_aws.yml run with this inventory's group_vars (aws_cluster_name hpc, the on-prem rules), then the
+    # provision_aws.yml run with this inventory's group_vars (aws_cluster_name hpc, the site link), then the
     # inventory reads what it made: the same groups and connections as above, with the containers.
     monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", moto.url)
     ec2 = boto3.client("ec2", endpoint_url=moto.url)
@@ -222,6 +222,7 @@ def test_provisioning_from_this_inventory_opens_the_cluster_to_the_on_prem_netwo
                 "aws_image_id": image,
                 "aws_public_key": key.with_suffix(".pub").read_text().strip(),
                 "aws_bastion_allowed_cidrs": ["203.0.113.0/24"],
+                "aws_site_link_public_cidrs": ["198.51.100.0/28"],
             }
         )
     )
@@ -241,8 +242,11 @@ def test_provisioning_from_this_inventory_opens_the_cluster_to_the_on_prem_netwo
 
     own = cluster_group["GroupId"]
     for port in (6817, 6818, 6819, 60001, 63000, 9100, 9400):
-        assert sources(port) == {"172.30.0.0/24", own}, port
-    assert "172.30.0.0/24" not in sources(22)
+        assert sources(port) == {"10.254.0.0/24", own}, port
+    assert "10.254.0.0/24" not in sources(22)
+    (private,) = ec2.describe_route_tables(Filters=[{"Name": "tag:Name", "Values": ["hpc-private"]}])["RouteTables"]
+    (overlay_route,) = [route for route in private["Routes"] if route.get("DestinationCidrBlock") == "10.254.0.0/24"]
+    assert overlay_route.get("InstanceId"), private["Routes"]
 
     data = inventory_list(INVENTORY)[0]
     hostvars = data["_meta"]["hostvars"]

@@ -262,6 +262,42 @@ def test_second_provision_changes_nothing_and_count_scales(
     assert after == {k: v for k, v in before.items() if k != f"{CLUSTER}-compute02"}
 
 
+OVERLAY = "10.254.0.0/24"
+ONPREM_PUBLIC = "198.51.100.0/28"
+
+
+def test_site_link_routes_the_overlay_through_the_bastion(
+    ec2: Any, cluster_vars: dict[str, Any], run_playbook: Any, tmp_path: Path
+) -> None:
+    link = {**cluster_vars, "aws_site_link_overlay_cidr": OVERLAY, "aws_site_link_public_cidrs": [ONPREM_PUBLIC]}
+    run = run_playbook("provision_aws.yml", link, tmp_path)
+    assert run.rc == 0, run
+    bastion = live_instances(ec2)[f"{CLUSTER}-bastion"]
+    attribute = ec2.describe_instance_attribute(InstanceId=bastion["InstanceId"], Attribute="sourceDestCheck")
+    assert attribute["SourceDestCheck"]["Value"] is False
+    # The private table sends the overlay to the hub; the public one does not.
+    tables = {tags_of(t)["Name"]: t for t in ec2.describe_route_tables(Filters=cluster_filter())["RouteTables"]}
+    private = {r.get("DestinationCidrBlock"): r for r in tables[f"{CLUSTER}-private"]["Routes"]}
+    assert private[OVERLAY]["InstanceId"] == bastion["InstanceId"]
+    assert "NatGatewayId" in private["0.0.0.0/0"]
+    assert OVERLAY not in {r.get("DestinationCidrBlock") for r in tables[f"{CLUSTER}-public"]["Routes"]}
+    groups = {g["GroupName"]: g for g in ec2.describe_security_groups(Filters=cluster_filter())["SecurityGroups"]}
+    bastion_sg, cluster_sg = groups[f"{CLUSTER}-bastion"], groups[f"{CLUSTER}-cluster"]
+    # The link's UDP port only from the on-prem site's public CIDRs; SSH still only from the trusted ones.
+    (udp,) = [p for p in bastion_sg["IpPermissions"] if p["IpProtocol"] == "udp"]
+    assert (udp["FromPort"], udp["ToPort"]) == (51820, 51820)
+    assert [r["CidrIp"] for r in udp["IpRanges"]] == [ONPREM_PUBLIC]
+    assert TRUSTED_CIDR in rule_sources(bastion_sg, 22)
+    assert ONPREM_PUBLIC not in rule_sources(bastion_sg, 22)
+    # Slurm and the exporters from the overlay: the on-prem nodes arrive with their overlay addresses (no NAT).
+    for port in (6817, 6818, 9100):
+        assert OVERLAY in rule_sources(cluster_sg, port), port
+    assert OVERLAY not in rule_sources(cluster_sg, 22)
+
+    again = run_playbook("provision_aws.yml", link, tmp_path)
+    assert (again.rc, again.changed) == (0, 0), again
+
+
 def test_teardown_removes_only_the_cluster(
     ec2: Any, cluster_vars: dict[str, Any], run_playbook: Any, inventory_list: Any, tmp_path: Path
 ) -> None:
@@ -298,6 +334,12 @@ def test_teardown_removes_only_the_cluster(
         pytest.param({"aws_image_id": "ami-0123456789abcdef0"}, "aws_image_id", id="unknown-image"),
         pytest.param({"aws_public_key": None}, "aws_public_key", id="no-public-key"),
         pytest.param({"aws_compute_count": "two"}, "aws_compute_count", id="bad-count"),
+        pytest.param({"aws_site_link_overlay_cidr": OVERLAY}, "aws_site_link_public_cidrs", id="link-no-public-cidrs"),
+        pytest.param(
+            {"aws_site_link_overlay_cidr": "10.0.254.0/24", "aws_site_link_public_cidrs": [ONPREM_PUBLIC]},
+            "aws_site_link_overlay_cidr (10.0.254.0/24) overlaps aws_vpc_cidr",
+            id="link-overlay-in-vpc",
+        ),
     ],
 )
 def test_bad_input_fails_before_any_change(
