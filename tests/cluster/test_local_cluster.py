@@ -3,7 +3,7 @@
 Run by `make cluster-test` (part of `make test`) on the local cluster that `make cluster` converged (inventories/local:
 the hybrid reference design: bastion, controller with slurmdbd and monitoring, hpc-compute01 and a build host in
 "the VPC", hpc-compute02 with two emulated GPUs at "the on-prem site", joined by the WireGuard site link), after a
-`site.yml --check --diff` preview on its fresh containers; a no-op re-run under Ansible's default executor follows.
+`site.yml --check --diff` preview on its fresh containers; a no-op re-run follows.
 One converge of that topology serves the main job and these tests.
 
 - the ReFrame health suite (playbooks/health.yml, `make health`) passes every check, the GPU job on hpc-compute02
