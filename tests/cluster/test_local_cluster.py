@@ -62,7 +62,13 @@ def tunnel(target: str, port: int) -> Iterator[int]:
         yield local
     finally:
         ssh.terminate()
-        ssh.wait(timeout=10)
+        try:
+            ssh.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # ssh can miss a SIGTERM that lands just before it waits for input, and then sleeps until the server's
+            # next keepalive (5 minutes; seen once in CI): the tunnel's work is done, so it is killed.
+            ssh.kill()
+            ssh.wait(timeout=10)
 
 
 def fetch(url: str) -> str:
