@@ -36,6 +36,12 @@ ARGUMENT_SPEC = {
     "log_dir": {"type": "raw", "default": "/var/log/slurm"},
     "state_save_location": {"type": "raw", "default": "/var/lib/slurm/slurmctld"},
     "slurmd_spool_dir": {"type": "raw", "default": "/var/lib/slurm/slurmd"},
+    "cloud_nodes": {"type": "raw", "default": []},
+    "power_resume_timeout": {"type": "raw", "default": 600},
+    "power_suspend_timeout": {"type": "raw", "default": 120},
+    "power_resume_rate": {"type": "raw", "default": 0},
+    "power_suspend_rate": {"type": "raw", "default": 0},
+    "power_launch_backoff": {"type": "raw", "default": 60},
     "hardware_record": {"type": "path", "default": "/etc/slurm/hpcstack-hardware.json"},
     "fail_on_error": {"type": "bool", "default": True},
 }
@@ -100,7 +106,9 @@ class ActionModule(ActionBase):
             for key in (
                 "cluster_name", "controller_group", "compute_group", "config_mode", "partitions", "conf_options",
                 "cgroup_options", "gres_autodetect", "gres_conf_extra", "slurmctld_port", "slurmd_port",
-                "slurmdbd_port", "log_dir", "state_save_location", "slurmd_spool_dir",
+                "slurmdbd_port", "log_dir", "state_save_location", "slurmd_spool_dir", "cloud_nodes",
+                "power_resume_timeout", "power_suspend_timeout", "power_resume_rate", "power_suspend_rate",
+                "power_launch_backoff",
             )
         }  # fmt: skip
         settings.update(

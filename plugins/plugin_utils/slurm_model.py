@@ -13,6 +13,7 @@ or a compute host's slurm_node / slurm_gres_autodetect); the model is still retu
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -78,6 +79,24 @@ RESTART_KEYS = (
     "JobAcctGatherType",
     "SlurmctldParameters",
 )
+# Elastic nodes (Slurm power saving): the providers that start them, and the collection's programs slurmctld runs.
+CLOUD_PROVIDERS = ("docker",)
+POWER_PROGRAMS = {
+    "ResumeProgram": "/usr/local/sbin/hpcstack-resume",
+    "SuspendProgram": "/usr/local/sbin/hpcstack-suspend",
+    "ResumeFailProgram": "/usr/local/sbin/hpcstack-resume-fail",
+}
+POWER_SETTINGS = {  # slurm_power_<key>: slurm.conf parameter
+    "resume_timeout": "ResumeTimeout",
+    "suspend_timeout": "SuspendTimeout",
+    "resume_rate": "ResumeRate",
+    "suspend_rate": "SuspendRate",
+}
+NON_NEGATIVE = re.compile(r"0|[1-9][0-9]*")
+CAPABILITY = re.compile(r"[A-Z][A-Z0-9_]*")
+IMAGE = re.compile(r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?")
+CONTAINER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+ENGINE = re.compile(r"unix:///[^\s#]+|tcp://[A-Za-z0-9.-]+:[0-9]{1,5}")
 CGROUP_DEFAULTS = {"ConstrainCores": "yes", "ConstrainRAMSpace": "yes", "ConstrainDevices": "yes"}
 ERRORS_SHOWN = 20  # per kind of problem; the rest is counted
 
@@ -264,6 +283,164 @@ def partition_lines(problems: Problems, partitions: Any, names: list[str], known
     return lines
 
 
+def docker_settings(problems: Problems, label: str, given: Any) -> dict[str, Any] | None:
+    """Return the checked settings of a node group's docker provider (what the power programs read), or None."""
+    if not isinstance(given, Mapping):
+        problems.add("cloud", f"{label}.docker must be a mapping with at least image and network")
+        return None
+    settings: dict[str, Any] = {}
+    for key in ("image", "network"):
+        value = given.get(key)
+        pattern = IMAGE if key == "image" else CONTAINER
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            problems.add("cloud", f"{label}.docker.{key} is {value!r}: give a Docker {key} name")
+            return None
+        settings[key] = value
+    engine = given.get("engine", "unix:///var/run/docker.sock")
+    if not isinstance(engine, str) or not ENGINE.fullmatch(engine):
+        problems.add("cloud", f"{label}.docker.engine is {engine!r}: use unix:///path or tcp://host:port")
+        return None
+    settings["engine"] = engine
+    tls = given.get("tls")
+    if engine.startswith("tcp://") and not isinstance(tls, Mapping):
+        problems.add(
+            "cloud",
+            f"{label}.docker.tls is missing: an engine reached over tcp:// needs ca_cert, client_cert, client_key",
+        )
+        return None
+    if tls is not None:
+        if not isinstance(tls, Mapping) or not all(
+            isinstance(tls.get(key), str) and PATH.fullmatch(tls[key])
+            for key in ("ca_cert", "client_cert", "client_key")
+        ):
+            problems.add("cloud", f"{label}.docker.tls needs ca_cert, client_cert and client_key as absolute paths")
+            return None
+        if not isinstance(tls.get("verify", True), bool):
+            problems.add("cloud", f"{label}.docker.tls.verify must be true or false")
+            return None
+        tls = {key: tls[key] for key in ("ca_cert", "client_cert", "client_key")} | {"verify": tls.get("verify", True)}
+    settings["tls"] = tls
+    etc_hosts = given.get("etc_hosts") or {}
+    if not isinstance(etc_hosts, Mapping) or not all(
+        isinstance(name, str) and NODE_NAME.fullmatch(name) and isinstance(address, str) and is_ip(address)
+        for name, address in etc_hosts.items()
+    ):
+        problems.add("cloud", f"{label}.docker.etc_hosts must map host names to IP addresses")
+        return None
+    settings["etc_hosts"] = dict(etc_hosts)
+    capabilities = given.get("capabilities") or []
+    if not isinstance(capabilities, list) or not all(
+        isinstance(item, str) and CAPABILITY.fullmatch(item) for item in capabilities
+    ):
+        problems.add("cloud", f"{label}.docker.capabilities must be a list of capability names such as NET_ADMIN")
+        return None
+    settings["capabilities"] = capabilities
+    devices = given.get("devices") or []
+    if not isinstance(devices, list) or not all(isinstance(item, str) and PATH.fullmatch(item) for item in devices):
+        problems.add("cloud", f"{label}.docker.devices must be a list of device paths")
+        return None
+    settings["devices"] = devices
+    image_from = given.get("image_from")
+    if image_from is not None and not (isinstance(image_from, str) and CONTAINER.fullmatch(image_from)):
+        problems.add("cloud", f"{label}.docker.image_from is {image_from!r}: give a container name")
+        return None
+    settings["image_from"] = image_from
+    return settings
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def cloud_groups(
+    problems: Problems, groups: Any, taken: set[str], partition_names: set[str]
+) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
+    """Return the elastic nodes (State=CLOUD), their partitions and what the power programs read, per node group.
+
+    Each group of slurm_cloud_nodes is a partition of its own with its own SuspendTime: the only nodes Slurm powers
+    down. `taken` (the static nodes' names) and `partition_names` are what the groups must not reuse; both grow.
+    """
+    nodes: list[dict[str, Any]] = []
+    partitions: list[str] = []
+    power: list[dict[str, Any]] = []
+    if not isinstance(groups, list):
+        problems.add("cloud", "slurm_cloud_nodes must be a list of node groups")
+        return nodes, partitions, power
+    for index, group in enumerate(groups):
+        label = f"slurm_cloud_nodes[{index}]"
+        if not isinstance(group, Mapping):
+            problems.add("cloud", f"{label} must be a mapping (name, nodes, cpus, memory, provider, ...)")
+            continue
+        name = group.get("name")
+        if not isinstance(name, str) or not PARTITION_NAME.fullmatch(name):
+            problems.add("cloud", f"{label}.name {name!r} is missing or not a valid partition name")
+            continue
+        label = f"{label} ({name})"
+        if name in partition_names:
+            problems.add("cloud", f"{label}.name: a partition '{name}' exists already; each group is its own partition")
+            continue
+        try:
+            names = hostlist.expand_hostlist(group.get("nodes")) if isinstance(group.get("nodes"), str) else None
+        except hostlist.BadHostlist:
+            names = None
+        if not names:
+            problems.add("cloud", f"{label}.nodes {group.get('nodes')!r} is not a hostlist expression of node names")
+            continue
+        bad = [node for node in names if not NODE_NAME.fullmatch(node)]
+        used = [node for node in names if node in taken]
+        if bad or used:
+            problems.add(
+                "cloud",
+                f"{label}.nodes: "
+                + (f"not valid node names: {', '.join(bad[:ERRORS_SHOWN])}" if bad else "")
+                + ("; " if bad and used else "")
+                + (f"names already used by other nodes: {', '.join(used[:ERRORS_SHOWN])}" if used else ""),
+            )
+            continue
+        node: dict[str, Any] = {}
+        for key, parameter in (("cpus", "CPUs"), ("memory", "RealMemory")):
+            if not POSITIVE.fullmatch(str(group.get(key))):
+                problems.add("cloud", f"{label}.{key} is {group.get(key)!r}: give a positive number")
+            node[parameter] = group.get(key)
+        features = group.get("features") or []
+        if not isinstance(features, list) or not all(
+            isinstance(item, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", item) for item in features
+        ):
+            problems.add("cloud", f"{label}.features must be a list of feature names")
+            features = []
+        node["Feature"] = features or None
+        gres = group.get("gres")
+        if gres is not None and not (isinstance(gres, str) and WORD.fullmatch(gres)):
+            problems.add("cloud", f"{label}.gres is {gres!r}: a Gres value such as gpu:1")
+            gres = None
+        node["Gres"] = gres
+        suspend_time = group.get("suspend_time", 300)
+        if not POSITIVE.fullmatch(str(suspend_time)):
+            problems.add("cloud", f"{label}.suspend_time is {suspend_time!r}: give idle seconds, a positive number")
+        provider = group.get("provider")
+        if provider not in CLOUD_PROVIDERS:
+            problems.add("cloud", f"{label}.provider is {provider!r}: use one of {', '.join(CLOUD_PROVIDERS)}")
+            continue
+        settings = docker_settings(problems, label, group.get("docker"))
+        if settings is None:
+            continue
+        options = check_parameters(
+            problems, f"{label}.partition_options", group.get("partition_options"), WORD, "partition"
+        )
+        taken.update(names)
+        partition_names.add(name)
+        nodes += [{"NodeName": node_name, **node, "State": "CLOUD"} for node_name in names]
+        words = [f"PartitionName={name}", f"Nodes={compress(names)}", "Default=NO", f"SuspendTime={suspend_time}"]
+        words += [f"{key}={word(value)}" for key, value in options.items() if value is not None]
+        partitions.append(" ".join([*words, "State=UP"]))
+        power.append({"name": name, "provider": provider, "nodes": names, provider: settings})
+    return nodes, partitions, power
+
+
 def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, Any]:
     """Return the Slurm model of a cluster.
 
@@ -355,6 +532,29 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
 
     lines = node_lines(nodes)
     partitions = partition_lines(problems, settings["partitions"], names, set(names))
+    cloud_nodes, cloud_partitions, power_groups = cloud_groups(
+        problems,
+        settings.get("cloud_nodes") or [],
+        set(names),
+        {line.split(" ", 1)[0].removeprefix("PartitionName=") for line in partitions},
+    )
+    if power_groups and settings["config_mode"] != "configless":
+        problems.add("cloud", "slurm_cloud_nodes needs slurm_config_mode configless: elastic nodes fetch slurm.conf")
+    power_conf: dict[str, Any] = {}
+    if power_groups:
+        power_conf = {"SuspendTime": "INFINITE", **POWER_PROGRAMS, "PrivateData": "cloud"}
+        for key, parameter in POWER_SETTINGS.items():
+            value = settings.get(f"power_{key}")
+            pattern, kind = (NON_NEGATIVE, "non-negative") if key.endswith("rate") else (POSITIVE, "positive")
+            if not pattern.fullmatch(str(value)):
+                problems.add("cloud", f"slurm_power_{key} is {value!r}: give a {kind} number")
+            power_conf[parameter] = value
+        backoff = settings.get("power_launch_backoff")
+        if not NON_NEGATIVE.fullmatch(str(backoff)):
+            problems.add("cloud", f"slurm_power_launch_backoff is {backoff!r}: give seconds, a non-negative number")
+    cloud_lines = node_lines(cloud_nodes)
+    partitions += cloud_partitions
+    nodes_and_cloud = nodes + cloud_nodes
 
     extra = settings["gres_conf_extra"]
     if not isinstance(extra, list) or not all(
@@ -374,7 +574,7 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
     gres_types = sorted(
         {
             entry.split(":", 1)[0]
-            for node in nodes
+            for node in nodes_and_cloud
             if node.get("Gres") is not None
             for entry in word(node["Gres"]).split(",")
             if entry.split(":", 1)[0]
@@ -382,7 +582,7 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
     )
     per_cpu = [
         int(node["RealMemory"]) // int(node["CPUs"])
-        for node in nodes
+        for node in nodes_and_cloud
         if POSITIVE.fullmatch(str(node.get("CPUs"))) and POSITIVE.fullmatch(str(node.get("RealMemory")))
     ]
     def_mem_per_cpu = min(per_cpu) if per_cpu else None
@@ -408,7 +608,12 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
         "SlurmdLogFile": f"{settings['log_dir']}/slurmd.log",
         "SlurmctldDebug": "info",
         "SlurmdDebug": "info",
-        "SlurmctldParameters": "enable_configless" if settings["config_mode"] == "configless" else None,
+        # idle_on_node_suspend: a powered-down elastic node is IDLE, so jobs are scheduled on it (and resume it).
+        "SlurmctldParameters": ",".join(
+            (["enable_configless"] if settings["config_mode"] == "configless" else [])
+            + (["idle_on_node_suspend"] if power_groups else [])
+        )
+        or None,
         "ProctrackType": "proctrack/cgroup",
         "TaskPlugin": "task/cgroup,task/affinity",
         "SelectType": "select/cons_tres",
@@ -436,6 +641,7 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
         "JobAcctGatherType": "jobacct_gather/cgroup",
         "JobAcctGatherFrequency": 30,
     }
+    base.update(power_conf)
     base.update(check_parameters(problems, "slurm_conf_options", settings["conf_options"], LINE_VALUE, "slurm.conf"))
     conf = {key: word(value) for key, value in base.items() if value is not None and value != ""}
     cgroup = dict(CGROUP_DEFAULTS)
@@ -450,6 +656,8 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
         "cgroup": cgroup_conf,
         "gres": gres_conf,
     }
+    if cloud_lines:  # left out where there are none: the digest of clusters without elastic nodes stays as it was
+        restart["cloud_nodes"] = cloud_lines
     return {
         "controller_host": controller_host,
         "controller_name": controller_name,
@@ -458,7 +666,14 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
         "compute_hosts": list(hosts),
         "node_names": node_names,
         "node_lines": lines,
+        "cloud_node_lines": cloud_lines,
         "partition_lines": partitions,
+        # What the power programs (ResumeProgram, SuspendProgram, ResumeFailProgram) read: hpcstack-power.json.
+        "power": {
+            "cluster": cluster_name,
+            "launch_backoff": settings.get("power_launch_backoff", 60),
+            "groups": power_groups,
+        },
         "gres_conf_lines": gres_conf,
         "gres_types": gres_types,
         "conf": conf,

@@ -298,3 +298,122 @@ def test_5000_nodes_with_one_mistake_give_a_readable_message():
     assert len(errors) == 21
     assert errors[-1] == "... and 4980 more like the one before"
     assert all(re.match(r"slurm_node.CPUs of compute host cn\d{5}", error) for error in errors[:20])
+
+
+# --- elastic nodes (slurm_cloud_nodes): Slurm power saving ---------------------------------------------------------
+POWER = {
+    "power_resume_timeout": 300,
+    "power_suspend_timeout": 120,
+    "power_resume_rate": 0,
+    "power_suspend_rate": 0,
+    "power_launch_backoff": 30,
+}
+DOCKER = {"image": "hpcstack/node:hpc", "network": "vpc", "image_from": "c01", "etc_hosts": {"c02": "10.254.0.22"}}
+
+
+def elastic(name: str = "cloud", nodes: str = "burst[01-16]", **group) -> dict:
+    return {
+        "name": name,
+        "nodes": nodes,
+        "cpus": 4,
+        "memory": 8000,
+        "features": ["cloud", "elastic"],
+        "suspend_time": 120,
+        "provider": "docker",
+        "docker": DOCKER,
+        **group,
+    }
+
+
+def test_elastic_nodes_are_cloud_nodes_in_a_partition_of_their_own_that_alone_power_saves():
+    model = cluster(host("c01"), host("c02"), cloud_nodes=[elastic(partition_options={"MaxTime": "1:00:00"})], **POWER)
+    assert model["errors"] == []
+    assert model["node_lines"] == [
+        "NodeName=c[01-02] CPUs=2 Sockets=1 CoresPerSocket=2 ThreadsPerCore=1 RealMemory=24105"
+    ]
+    assert model["cloud_node_lines"] == [
+        "NodeName=burst[01-16] CPUs=4 RealMemory=8000 Feature=cloud,elastic State=CLOUD"
+    ]
+    # The default partition keeps the static nodes only; the group's partition has its SuspendTime, the cluster none.
+    assert model["partition_lines"] == [
+        "PartitionName=batch Nodes=c[01-02] Default=YES State=UP",
+        "PartitionName=cloud Nodes=burst[01-16] Default=NO SuspendTime=120 MaxTime=1:00:00 State=UP",
+    ]
+    conf = model["conf"]
+    assert conf["SuspendTime"] == "INFINITE"
+    assert conf["SlurmctldParameters"] == "enable_configless,idle_on_node_suspend"
+    assert conf["PrivateData"] == "cloud"
+    assert (conf["ResumeTimeout"], conf["SuspendTimeout"], conf["ResumeRate"], conf["SuspendRate"]) == (
+        "300",
+        "120",
+        "0",
+        "0",
+    )
+    assert conf["ResumeProgram"] == "/usr/local/sbin/hpcstack-resume"
+    assert conf["SuspendProgram"] == "/usr/local/sbin/hpcstack-suspend"
+    assert conf["ResumeFailProgram"] == "/usr/local/sbin/hpcstack-resume-fail"
+    assert conf["DefMemPerCPU"] == str(8000 // 4)  # the elastic nodes' too: every CPU of every node allocatable
+    group = model["power"]["groups"][0]
+    assert model["power"]["cluster"] == "hpc"
+    assert model["power"]["launch_backoff"] == 30
+    assert group["nodes"] == [f"burst{i:02d}" for i in range(1, 17)]
+    assert group["docker"] == {
+        "image": "hpcstack/node:hpc",
+        "network": "vpc",
+        "engine": "unix:///var/run/docker.sock",
+        "tls": None,
+        "etc_hosts": {"c02": "10.254.0.22"},
+        "capabilities": [],
+        "devices": [],
+        "image_from": "c01",
+    }
+
+
+def test_without_elastic_nodes_nothing_power_saves_and_the_restart_digest_is_unchanged():
+    before = cluster(host("c01"))
+    assert "SuspendTime" not in before["conf"]
+    assert before["power"]["groups"] == []
+    assert before["cloud_node_lines"] == []
+    assert "idle_on_node_suspend" not in before["conf"]["SlurmctldParameters"]
+    with_elastic = cluster(host("c01"), cloud_nodes=[elastic()], **POWER)
+    assert with_elastic["restart_digest"] != before["restart_digest"]  # the node set changed: slurmctld restarts
+
+
+@pytest.mark.parametrize(
+    ("groups", "settings", "message"),
+    [
+        ("nope", {}, "slurm_cloud_nodes must be a list"),
+        ([elastic(name="batch")], {}, "slurm_cloud_nodes[0] (batch).name: a partition 'batch' exists already"),
+        ([elastic(nodes="c01")], {}, "(cloud).nodes: names already used by other nodes: c01"),
+        ([elastic(), elastic(name="more", nodes="burst[16-17]")], {}, "(more).nodes: names already used"),
+        ([elastic(nodes="burst[01-")], {}, "(cloud).nodes 'burst[01-' is not a hostlist expression"),
+        ([elastic(cpus=0)], {}, "(cloud).cpus is 0: give a positive number"),
+        ([elastic(memory="lots")], {}, "(cloud).memory is 'lots'"),
+        ([elastic(features="a,b")], {}, "(cloud).features must be a list"),
+        ([elastic(suspend_time=-1)], {}, "(cloud).suspend_time is -1"),
+        ([elastic(provider="gcp")], {}, "(cloud).provider is 'gcp': use one of docker"),
+        ([elastic(docker={"network": "vpc"})], {}, "(cloud).docker.image is None"),
+        ([elastic(docker={**DOCKER, "image": "x\nRUN y"})], {}, "(cloud).docker.image is 'x\\nRUN y'"),
+        ([elastic(docker={**DOCKER, "engine": "tcp://h:2376"})], {}, "(cloud).docker.tls is missing"),
+        ([elastic(docker={**DOCKER, "engine": "http://h"})], {}, "(cloud).docker.engine is 'http://h'"),
+        ([elastic(docker={**DOCKER, "etc_hosts": {"a": "b\nc"}})], {}, "(cloud).docker.etc_hosts must map"),
+        ([elastic(docker={**DOCKER, "capabilities": ["ALL; rm"]})], {}, "(cloud).docker.capabilities must be"),
+        ([elastic(partition_options={"MaxTime": "1 2"})], {}, "(cloud).partition_options.MaxTime is '1 2'"),
+        ([elastic()], {"config_mode": "push"}, "slurm_cloud_nodes needs slurm_config_mode configless"),
+        ([elastic()], {"power_resume_timeout": 0}, "slurm_power_resume_timeout is 0"),
+        ([elastic()], {"power_resume_rate": -1}, "slurm_power_resume_rate is -1"),
+        ([elastic()], {"power_launch_backoff": "x"}, "slurm_power_launch_backoff is 'x'"),
+    ],
+)
+def test_every_elastic_node_problem_names_the_variable(groups, settings, message):
+    model = cluster(host("c01"), cloud_nodes=groups, **{**POWER, **settings})
+    assert any(message in error for error in model["errors"]), model["errors"]
+
+
+def test_5000_elastic_nodes_are_one_line_and_one_partition():
+    model = cluster(host("c01"), cloud_nodes=[elastic(nodes="burst[00001-05000]")], **POWER)
+    assert model["errors"] == []
+    assert model["cloud_node_lines"] == [
+        "NodeName=burst[00001-05000] CPUs=4 RealMemory=8000 Feature=cloud,elastic State=CLOUD"
+    ]
+    assert len(model["power"]["groups"][0]["nodes"]) == 5000
