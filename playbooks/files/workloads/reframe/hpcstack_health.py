@@ -1,6 +1,6 @@
 """Health checks of an hpcstack cluster, run by `make health` (playbooks/health.yml) on the Slurm controller.
 
-- SlurmNodesHealthy: every compute node is registered with slurmctld and up: idle, allocated, mixed or completing
+- SlurmNodesHealthy: every static compute node is registered with slurmctld and up: idle, allocated, mixed or completing
   (a busy cluster is a healthy one), power saving's states included (`~` powered down, `#` powering up, `%` powering
   down, `!` power down pending); down, drained or draining, failing, not responding (`*`) or unknown is not;
 - MungeAcrossNodes: a credential made on the controller decodes on every node, and every node's credential decodes
@@ -9,6 +9,8 @@
 - AccountingRecordsJob: a finished batch job is in slurmdbd's accounting, COMPLETED with exit code 0:0;
 - JobAcrossSites: one job runs on a node of each site (node features `cloud` and `onprem` by default, `-S sites=a,b`),
   across the WireGuard site link of a hybrid cluster; skipped, and reported as skipped, where a site has no node;
+- ElasticBurst: a job sent to an elastic partition (of State=CLOUD nodes, slurm_cloud_nodes) powers up one of its
+  nodes, runs there and is COMPLETED in the accounting; skipped, and reported as skipped, where there is none;
 - GpuJob: a job asking for one GPU gets one on every node that offers gres/gpu; skipped, and reported as skipped,
   where no node has GPUs.
 
@@ -172,6 +174,33 @@ class JobAcrossSites(ClusterCheck):
                     sorted(self.sites),
                     msg=f"the job's nodes are not one per site: {sites_of}",
                 ),
+            ]
+        )
+
+
+@rfm.simple_test
+class ElasticBurst(ClusterCheck):
+    descr = "a job sent to an elastic partition powers up a cloud node, runs there and is in the accounting"
+    tags = {"health", "elastic"}
+
+    @run_after("setup")
+    def find_elastic_partition(self):
+        lines = osext.run_command("scontrol -o show nodes", check=True).stdout.splitlines()
+        cloud = [line for line in lines if "CLOUD" in line.split(" State=", 1)[-1].split(" ", 1)[0]]
+        partitions = [
+            line.split(" Partitions=", 1)[1].split(",", 1)[0].split()[0] for line in cloud if " Partitions=" in line
+        ]
+        self.skip_if(not partitions, "no elastic (State=CLOUD) node is in a partition")
+        self.executable_opts = ["burst.sh", partitions[0] if partitions else ""]
+
+    @sanity_function
+    def ran_on_a_cloud_node(self):
+        submitted = sn.extractsingle(r"^submitted (\d+)$", self.stdout, 1)
+        recorded = sn.extractsingle(r"^sacct: (\d+)\|rfm_burst\|COMPLETED\|0:0\|\S+$", self.stdout, 1)
+        return sn.all(
+            [
+                sn.assert_eq(recorded, submitted),
+                sn.assert_found(r"^node \S+:  State=[A-Z+_]*CLOUD", self.stdout, msg="not run on a cloud node"),
             ]
         )
 

@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2016  # single-quoted commands expand on the nodes, not here
 # MungeAcrossNodes: a credential made here decodes on every node, and every node's credential decodes here.
 set -uo pipefail
-nodes=$(sinfo -h -N -o %N | sort -u | paste -sd,)
+# The static nodes: powered-down elastic nodes (State=...+CLOUD) are not running; ElasticBurst starts one.
+nodes=$(scontrol -o show nodes | awk '!/ State=[^ ]*CLOUD/ { sub(/^NodeName=/, "", $1); print $1 }' | paste -sd,)
 count=$(tr , '\n' <<<"$nodes" | wc -l)
 run_on_each() { srun --nodelist="$nodes" --nodes="$count" --ntasks-per-node=1 --time=1 --chdir=/tmp "$@"; }
 

@@ -1,0 +1,123 @@
+"""Elastic nodes (Slurm power saving) on the local cluster: inventories/local declares the partition `cloud` of two
+State=CLOUD nodes, hpc-burst[01-02], started by the controller's ResumeProgram as containers of the docker provider
+(an image baked from the converged hpc-compute01) and removed by its SuspendProgram after 30 idle seconds.
+
+Run by `make cluster-test` on the cluster `make cluster` converged, before the health suite (which bursts once more):
+- the elastic nodes start powered down, with no container;
+- one job asking for both makes both containers appear (one ResumeProgram call), the nodes register at the
+  containers' addresses, the job runs on them and is COMPLETED in sacct; idle, they are powered down and their
+  containers go;
+- a launch that fails (the group's image does not exist) leaves the node DOWN with the provider's reason and the job
+  queued; once the cause is fixed the node is powered down after the back-off and the job runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+from test_local_cluster import CONTROLLER
+
+NODES = ["hpc-burst01", "hpc-burst02"]
+CONFIG = "/etc/slurm/hpcstack-power.json"
+
+
+def containers() -> dict[str, str]:
+    """The elastic nodes' containers on this machine's engine: name -> state."""
+    out = subprocess.run(
+        ["docker", "ps", "--all", "--filter", "label=org.hpcstack.elastic", "--format", "{{.Names}} {{.State}}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def node_state(ctl, name: str) -> str:
+    line = ctl.check_output(f"scontrol --oneliner show node {name}")
+    return re.search(r" State=(\S+)", line).group(1)
+
+
+def powered_down(ctl) -> str:
+    return " ".join(node_state(ctl, name) for name in NODES)
+
+
+@pytest.fixture
+def ctl(node):
+    return node(CONTROLLER)
+
+
+def test_elastic_nodes_start_powered_down_with_no_container(ctl):
+    states = powered_down(ctl)
+    assert states.split() == ["IDLE+CLOUD+POWERED_DOWN"] * 2, states
+    assert containers() == {}
+    partition = ctl.check_output("scontrol --oneliner show partition cloud")
+    assert "Nodes=hpc-burst[01-02]" in partition, partition
+    assert "SuspendTime=30" in partition, partition
+    # The other partitions never power save: the cluster's SuspendTime is INFINITE, and only `cloud` has its own.
+    assert re.search(r"^SuspendTime\s*=\s*(INFINITE|NONE)$", ctl.check_output("scontrol show config"), re.MULTILINE)
+    assert not re.search(r"SuspendTime=\d", ctl.check_output("scontrol --oneliner show partition batch"))
+
+
+def test_a_job_starts_both_nodes_runs_there_and_they_go_when_idle(ctl, wait_for):
+    wait_for(lambda: powered_down(ctl), lambda value: value.count("POWERED_DOWN") == 2, 90, "the nodes powered down")
+    job = ctl.check_output(
+        "sbatch --parsable --wait --partition=cloud --nodes=2 --ntasks-per-node=1 --time=5 --chdir=/tmp "
+        "--output=/dev/null --job-name=burst --wrap='srun hostname'"
+    )
+    started = containers()
+    assert started == dict.fromkeys(NODES, "running"), started
+    for name in NODES:
+        info = json.loads(subprocess.run(["docker", "inspect", name], check=True, capture_output=True).stdout)[0]
+        assert info["Config"]["Labels"]["org.hpcstack.elastic"] == "cloud"
+        address = info["NetworkSettings"]["Networks"]["hpcstack-vpc"]["IPAddress"]
+        assert f"NodeAddr={address} " in ctl.check_output(f"scontrol --oneliner show node {name}")
+    # The job and its srun step, on both nodes, in the accounting.
+    record = wait_for(
+        lambda: ctl.check_output(f"sacct -n -P -j {job},{job}.0 --format=JobID,State,ExitCode,NodeList"),
+        lambda value: all(re.search(rf"^{re.escape(step)}\|COMPLETED\|", value, re.M) for step in (job, f"{job}.0")),
+        60,
+        "the burst job's accounting records",
+    )
+    steps = dict(line.split("|", 1) for line in record.splitlines())
+    assert steps[job] == steps[f"{job}.0"] == "COMPLETED|0:0|hpc-burst[01-02]", record
+    # 30 idle seconds later Slurm powers them down: the SuspendProgram removes the containers.
+    wait_for(
+        lambda: f"{powered_down(ctl)} containers={sorted(containers())}",
+        lambda value: value == "IDLE+CLOUD+POWERED_DOWN IDLE+CLOUD+POWERED_DOWN containers=[]",
+        180,
+        "the idle elastic nodes powered down",
+    )
+
+
+def test_a_failed_launch_leaves_the_node_down_and_the_job_runs_once_fixed(ctl, wait_for):
+    # The group's image does not exist: every launch fails (the program reads its configuration at each call).
+    ctl.check_output(f"cp -p {CONFIG} {CONFIG}.orig")
+    try:
+        ctl.check_output(f"sed -i 's|hpcstack/node:hpcstack|hpcstack/node:missing|' {CONFIG}")
+        job = ctl.check_output(
+            "sbatch --parsable --partition=cloud --nodes=1 --time=5 --chdir=/tmp --output=/dev/null "
+            "--job-name=burst-retry --wrap=hostname"
+        )
+        down = wait_for(
+            lambda: ctl.check_output("scontrol --oneliner show node hpc-burst01"),
+            lambda value: "launch failed" in value,
+            90,
+            "the node set DOWN with the launch's reason",
+        )
+        assert re.search(r" State=DOWN\S*", down), down
+        assert "No such image" in down or "hpcstack/node:missing" in down, down
+        assert containers() == {}
+        assert ctl.check_output(f"squeue --noheader --jobs={job} --format=%T") in ("PENDING", "CONFIGURING")
+    finally:
+        ctl.check_output(f"mv {CONFIG}.orig {CONFIG}")
+    # After the back-off (30 s) the node is powered down, Slurm resumes it again, and the job runs.
+    state = wait_for(
+        lambda: ctl.check_output(f"sacct -X -n -P -j {job} --format=State,ExitCode"),
+        lambda value: value.startswith(("COMPLETED", "FAILED", "CANCELLED", "NODE_FAIL")),
+        300,
+        "the requeued job once the launch works",
+    )
+    assert state == "COMPLETED|0:0", state
