@@ -549,9 +549,10 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
             if not pattern.fullmatch(str(value)):
                 problems.add("cloud", f"slurm_power_{key} is {value!r}: give a {kind} number")
             power_conf[parameter] = value
-        backoff = settings.get("power_launch_backoff")
-        if not NON_NEGATIVE.fullmatch(str(backoff)):
-            problems.add("cloud", f"slurm_power_launch_backoff is {backoff!r}: give seconds, a non-negative number")
+        for key in ("launch_backoff", "orphan_grace"):
+            value = settings.get(f"power_{key}")
+            if not NON_NEGATIVE.fullmatch(str(value)):
+                problems.add("cloud", f"slurm_power_{key} is {value!r}: give seconds, a non-negative number")
     cloud_lines = node_lines(cloud_nodes)
     partitions += cloud_partitions
     nodes_and_cloud = nodes + cloud_nodes
@@ -672,6 +673,7 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
         "power": {
             "cluster": cluster_name,
             "launch_backoff": settings.get("power_launch_backoff", 60),
+            "orphan_grace": settings.get("power_orphan_grace", 300),
             "groups": power_groups,
         },
         "gres_conf_lines": gres_conf,

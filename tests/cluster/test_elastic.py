@@ -7,6 +7,8 @@ Run by `make cluster-test` on the cluster `make cluster` converged, before the h
 - one job asking for both makes both containers appear (one ResumeProgram call), the nodes register at the
   containers' addresses, the job runs on them and is COMPLETED in sacct; idle, they are powered down and their
   containers go;
+- a container removed behind Slurm's back has its node powered down, and a container of a powered-down node is
+  removed, by the reconciler;
 - a launch that fails (the group's image does not exist) leaves the node DOWN with the provider's reason and the job
   queued; once the cause is fixed the node is powered down after the back-off and the job runs.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 
 import pytest
 from test_local_cluster import CONTROLLER
@@ -83,12 +86,36 @@ def test_a_job_starts_both_nodes_runs_there_and_they_go_when_idle(ctl, wait_for)
     )
     steps = dict(line.split("|", 1) for line in record.splitlines())
     assert steps[job] == steps[f"{job}.0"] == "COMPLETED|0:0|hpc-burst[01-02]", record
-    # 30 idle seconds later Slurm powers them down: the SuspendProgram removes the containers.
+    # A container removed behind Slurm's back: the reconciler (every minute; run now) powers its node down.
+    subprocess.run(["docker", "rm", "--force", "hpc-burst02"], check=True, capture_output=True)
+    ctl.check_output("systemctl start hpcstack-power-reconcile.service")
+    assert "POWER" in node_state(ctl, "hpc-burst02"), node_state(ctl, "hpc-burst02")
+    # 30 idle seconds later Slurm powers the other down: the SuspendProgram removes its container.
     wait_for(
         lambda: f"{powered_down(ctl)} containers={sorted(containers())}",
         lambda value: value == "IDLE+CLOUD+POWERED_DOWN IDLE+CLOUD+POWERED_DOWN containers=[]",
         180,
         "the idle elastic nodes powered down",
+    )
+
+
+def test_the_reconciler_removes_a_container_slurm_did_not_start(ctl):
+    """A leak (e.g. an instance started behind Slurm's back, or a suspend that failed): an elastic node's container
+    whose node is powered down goes once it is older than the grace (10 s here)."""
+    cluster = json.loads(ctl.check_output(f"cat {CONFIG}"))["cluster"]
+    labels = {"owner": "hpcstack", "cluster": cluster, "elastic": "cloud", "node": "hpc-burst01"}
+    subprocess.run(
+        ["docker", "run", "--detach", "--name", "hpc-burst01", "--network", "hpcstack-vpc"]
+        + [f"--label=org.hpcstack.{key}={value}" for key, value in labels.items()]
+        + ["--entrypoint", "sleep", "hpcstack/node:hpcstack", "600"],
+        check=True,
+        capture_output=True,
+    )
+    time.sleep(11)
+    ctl.check_output("systemctl start hpcstack-power-reconcile.service")
+    assert containers() == {}
+    assert "removed a container Slurm has not powered up" in ctl.check_output(
+        "journalctl -t hpcstack-power --since=-1min --no-pager"
     )
 
 

@@ -14,6 +14,8 @@ slurmctld waits for these programs, so they only expand the hostlist, check the 
   requeues the job) and, launch_backoff seconds later, powers it down so that Slurm may try it again.
 - suspend: remove the node's container.
 - resume-fail (the node did not register within ResumeTimeout): remove it and `state=POWER_DOWN_FORCE`.
+- reconcile (hpcstack-power-reconcile.timer, every minute): remove instances of nodes Slurm has powered down (older
+  than orphan_grace), and power down nodes Slurm has powered up whose instance vanished.
 - bake (run by Ansible, in the foreground): make a group's image from a converged compute node container; prints
   one JSON line.
 
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 DEFAULT_CONFIG = "/etc/slurm/hpcstack-power.json"
-ACTIONS = ("resume", "suspend", "resume-fail", "bake")
+ACTIONS = ("resume", "suspend", "resume-fail", "bake", "reconcile")
 # The links slurm.conf names: the action comes from the program's name, the only argument is the hostlist.
 LINK_ACTIONS = {"hpcstack-resume": "resume", "hpcstack-suspend": "suspend", "hpcstack-resume-fail": "resume-fail"}
 NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -110,6 +112,16 @@ class Config:
     launch_backoff: float
     groups: tuple[Group, ...]
     path: str = DEFAULT_CONFIG
+    orphan_grace: float = 300
+
+
+@dataclass(frozen=True)
+class Instance:
+    """What a provider runs for a node: whether it runs, and since when (seconds since the epoch)."""
+
+    node: str
+    running: bool
+    created: float
 
 
 def _string(value: Any, key: str, pattern: re.Pattern[str] | None = None) -> str:
@@ -164,14 +176,19 @@ class Provider:
         """Remove node; False when there was none. ProviderError on failure."""
         raise NotImplementedError
 
+    def instances(self) -> list[Instance]:
+        """What the provider runs for this group of this cluster (its labels or tags say so). ProviderError."""
+        raise NotImplementedError
+
 
 def parse_config(data: Any, path: str = DEFAULT_CONFIG) -> Config:
     """Check the configuration file's content; ConfigError naming the first bad key. Unknown keys are ignored."""
     data = _mapping(data, "(top level)")
     cluster = _string(_required(data, "cluster", ""), "cluster")
-    backoff = data.get("launch_backoff", 60)
-    if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or backoff < 0:
-        raise ConfigError(f"launch_backoff: must be a non-negative number of seconds, not {backoff!r}")
+    backoff, grace = data.get("launch_backoff", 60), data.get("orphan_grace", 300)
+    for key, value in (("launch_backoff", backoff), ("orphan_grace", grace)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"{key}: must be a non-negative number of seconds, not {value!r}")
     raw_groups = _required(data, "groups", "")
     if not isinstance(raw_groups, list):
         raise ConfigError(f"groups: must be a list, not {raw_groups!r}")
@@ -194,7 +211,7 @@ def parse_config(data: Any, path: str = DEFAULT_CONFIG) -> Config:
             owner[node] = name
         settings = PROVIDERS[provider].check_settings(_required(raw, provider, key), f"{key}.{provider}")
         groups.append(Group(name=name, provider=provider, nodes=tuple(nodes), settings=settings))
-    return Config(cluster=cluster, launch_backoff=backoff, groups=tuple(groups), path=path)
+    return Config(cluster=cluster, launch_backoff=backoff, groups=tuple(groups), path=path, orphan_grace=grace)
 
 
 def load_config(path: str) -> Config:
@@ -231,6 +248,17 @@ def run_scontrol(argv: list[str]) -> str:
     if result.returncode != 0:
         raise ScontrolError(f"{' '.join(argv)}: exit {result.returncode}: {one_line(result.stderr or result.stdout)}")
     return result.stdout
+
+
+def node_states(text: str) -> dict[str, str]:
+    """Node name -> State (IDLE+CLOUD+POWERED_DOWN ...) from `scontrol --oneliner show node`, linear in the nodes."""
+    states = {}
+    for line in text.splitlines():
+        name = re.match(r"NodeName=(\S+)", line)
+        state = re.search(r" State=(\S+)", line)
+        if name and state:
+            states[name.group(1)] = state.group(1)
+    return states
 
 
 def expand_hostlist(expression: str, runner: Runner) -> list[str]:
@@ -375,6 +403,19 @@ class DockerProvider(Provider):
     def remove(self, node: str) -> bool:
         with self.client("remove container") as client:
             return self._remove(client, node)
+
+    def instances(self) -> list[Instance]:
+        labels = [f"org.hpcstack.cluster={self.cluster}", f"org.hpcstack.elastic={self.group.name}"]
+        with self.client("list containers") as client:
+            found = client.containers(all=True, filters={"label": labels})
+        return [
+            Instance(
+                node=(item.get("Labels") or {}).get("org.hpcstack.node", ""),
+                running=item.get("State") == "running",
+                created=float(item.get("Created") or 0),
+            )
+            for item in found
+        ]
 
     def resume(self, node: str) -> str:
         settings = self.group.settings
@@ -583,6 +624,60 @@ class Power:
 
         return 1 if self.each("suspend", nodes, work) else 0
 
+    def reconcile(self, now: Callable[[], float] = time.time) -> int:
+        """Make the providers agree with Slurm (run every minute by hpcstack-power-reconcile.timer):
+        - an instance whose node Slurm has powered down (or that is in no group) is removed once it is older than
+          orphan_grace: a leak, e.g. a SuspendProgram that failed or an instance started behind Slurm's back;
+        - a node Slurm has powered up whose instance vanished (or stopped) is powered down (POWER_DOWN_FORCE), so
+          Slurm starts it again when a job needs it; a node left DOWN by a failed launch is the back-off's.
+        """
+        try:
+            states = node_states(self.runner(["scontrol", "--oneliner", "show", "node"]))
+        except ScontrolError as exc:
+            LOG.error("reconcile: cannot read the nodes' states: %s", exc)
+            return 1
+        failed = False
+        for group in self.config.groups:
+            provider = self.provider(group)
+            try:
+                instances = {instance.node: instance for instance in provider.instances()}
+            except ProviderError as exc:
+                LOG.error("reconcile %s: %s", group.name, exc)
+                failed = True
+                continue
+            for node, instance in instances.items():
+                flags = states.get(node, "POWERED_DOWN").split("+")
+                orphan = node not in group.nodes or ("POWERED_DOWN" in flags and "POWERING_UP" not in flags)
+                if orphan and now() - instance.created >= self.config.orphan_grace:
+                    try:
+                        provider.remove(node)
+                    except ProviderError as exc:
+                        LOG.error("reconcile %s: %s", node, exc)
+                        failed = True
+                        continue
+                    LOG.warning("reconcile %s: removed a %s Slurm has not powered up", node, provider.kind)
+            for node in group.nodes:
+                state = states.get(node, "")
+                flags = state.split("+")
+                powered = state and not any(flag.startswith("POWER") for flag in flags)
+                if not powered or (node in instances and instances[node].running):
+                    continue
+                if "DOWN" in flags and self.launch_failed_reason(node):
+                    continue
+                LOG.warning("reconcile %s: Slurm has it powered up (%s) but its %s is gone", node, state, provider.kind)
+                with contextlib.suppress(ProviderError):
+                    provider.remove(node)
+                failed |= not self.try_update("reconcile", node, "state=POWER_DOWN_FORCE")
+        return 1 if failed else 0
+
+    def launch_failed_reason(self, node: str) -> bool:
+        """Whether the node's reason is a failed launch's, whose back-off powers it down."""
+        try:
+            line = self.runner(["scontrol", "--oneliner", "show", "node", node])
+        except ScontrolError:
+            return False
+        return "Reason=hpcstack-power: launch failed" in line
+
     def resume_fail(self, nodes: list[str]) -> int:
         def work(node: str, group: Group) -> bool:
             provider = self.provider(group)
@@ -615,7 +710,8 @@ def setup_logging(stderr: bool = False) -> None:
         syslog.ident = SYSLOG_IDENT
         syslog.setFormatter(logging.Formatter("%(message)s"))
         handlers.append(syslog)
-    if stderr or not handlers:
+    # Under systemd (the reconciler's timer) stderr is the journal already.
+    if (stderr and not os.environ.get("JOURNAL_STREAM")) or not handlers:
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(logging.Formatter("hpcstack-power: %(levelname)s: %(message)s"))
         handlers.append(stream)
@@ -646,6 +742,9 @@ def parse_args(argv: list[str], program: str) -> argparse.Namespace:
     if args.action == "bake":
         if not (args.group and args.source) or args.hostlist:
             parser.error("bake takes --group and --from, and no hostlist")
+    elif args.action == "reconcile":
+        if args.hostlist or args.group or args.source or args.force:
+            parser.error("reconcile takes no arguments")
     elif not args.hostlist or args.group or args.source or args.force:
         parser.error(f"{args.action} takes a hostlist only")
     return args
@@ -710,6 +809,8 @@ def main(argv: list[str] | None = None, program: str | None = None, runner: Runn
     config = load_config(args.config)
     if args.action == "bake":
         return bake(config, args.group, args.source, args.force)
+    if args.action == "reconcile":
+        return Power(config, runner=runner).reconcile()
     try:
         if not args.foreground:
             return background(args, runner)

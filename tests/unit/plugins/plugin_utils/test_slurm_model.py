@@ -307,6 +307,7 @@ POWER = {
     "power_resume_rate": 0,
     "power_suspend_rate": 0,
     "power_launch_backoff": 30,
+    "power_orphan_grace": 10,
 }
 DOCKER = {"image": "hpcstack/node:hpc", "network": "vpc", "image_from": "c01", "etc_hosts": {"c02": "10.254.0.22"}}
 
@@ -356,6 +357,7 @@ def test_elastic_nodes_are_cloud_nodes_in_a_partition_of_their_own_that_alone_po
     group = model["power"]["groups"][0]
     assert model["power"]["cluster"] == "hpc"
     assert model["power"]["launch_backoff"] == 30
+    assert model["power"]["orphan_grace"] == 10
     assert group["nodes"] == [f"burst{i:02d}" for i in range(1, 17)]
     assert group["docker"] == {
         "image": "hpcstack/node:hpc",
@@ -403,6 +405,7 @@ def test_without_elastic_nodes_nothing_power_saves_and_the_restart_digest_is_unc
         ([elastic()], {"power_resume_timeout": 0}, "slurm_power_resume_timeout is 0"),
         ([elastic()], {"power_resume_rate": -1}, "slurm_power_resume_rate is -1"),
         ([elastic()], {"power_launch_backoff": "x"}, "slurm_power_launch_backoff is 'x'"),
+        ([elastic()], {"power_orphan_grace": -5}, "slurm_power_orphan_grace is -5"),
     ],
 )
 def test_every_elastic_node_problem_names_the_variable(groups, settings, message):

@@ -68,7 +68,7 @@ class FakeClient:
 
     def __init__(self, images: tuple[str, ...] = (IMAGE,)) -> None:
         self.calls: list[tuple[str, tuple, dict]] = []
-        self.containers: dict[str, dict[str, Any]] = {}
+        self.made: dict[str, dict[str, Any]] = {}
         self.images = set(images)
         self.addresses: dict[str, str] = {"hpc-burst01": "10.100.1.5", "hpc-burst02": "10.100.1.6"}
         self.failures: dict[str, BaseException] = {}  # method name -> what it raises
@@ -101,18 +101,18 @@ class FakeClient:
         self.record("create_container", image, **kwargs)
         if image not in self.images:
             raise docker.errors.ImageNotFound(f"No such image: {image}")
-        self.containers[kwargs["name"]] = {"image": image, "running": False, **kwargs}
+        self.made[kwargs["name"]] = {"image": image, "running": False, **kwargs}
         return {"Id": kwargs["name"]}
 
     def start(self, container: str) -> None:
         self.record("start", container)
-        self.containers[container]["running"] = True
+        self.made[container]["running"] = True
 
     def inspect_container(self, container: str) -> dict[str, Any]:
         self.record("inspect_container", container)
-        if container not in self.containers:
+        if container not in self.made:
             raise docker.errors.NotFound(f"No such container: {container}")
-        made = self.containers[container]
+        made = self.made[container]
         networks = (made.get("networking_config") or {}).get("EndpointsConfig") or {}
         return {
             "Created": made.get("created", "2026-12-01T10:00:00.123456789Z"),
@@ -122,9 +122,9 @@ class FakeClient:
 
     def remove_container(self, container: str, **kwargs: Any) -> None:
         self.record("remove_container", container, **kwargs)
-        if container not in self.containers:
+        if container not in self.made:
             raise docker.errors.NotFound(f"No such container: {container}")
-        del self.containers[container]
+        del self.made[container]
 
     def inspect_image(self, image: str) -> dict[str, Any]:
         self.record("inspect_image", image)
@@ -145,6 +145,24 @@ class FakeClient:
         self.record("logs", container)
         return self.log_text
 
+    def containers(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """The engine's list (docker ps --all --filter label=...), the fields the script reads."""
+        self.record("containers", **kwargs)
+        wanted = kwargs["filters"]["label"]
+        return [
+            {
+                "Names": [f"/{name}"],
+                "State": "running" if made.get("running", True) else "exited",
+                "Created": made.get("created_epoch", 1_000),
+                "Labels": made.get("labels") or {},
+            }
+            for name, made in self.made.items()
+            if all(
+                "=" in label and (made.get("labels") or {}).get(label.split("=")[0]) == label.split("=", 1)[1]
+                for label in wanted
+            )
+        ]
+
     def remove_image(self, image: str) -> None:
         self.record("remove_image", image)
         self.images.discard(image)
@@ -159,6 +177,8 @@ class Scontrol:
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
         self.failures: set[str] = set()  # argument vectors containing one of these fail
+        self.states: dict[str, str] = {}  # `scontrol --oneliner show node`: node -> State
+        self.reasons: dict[str, str] = {}
 
     def __call__(self, argv: list[str]) -> str:
         self.calls.append(list(argv))
@@ -166,6 +186,10 @@ class Scontrol:
             raise slurm_power.ScontrolError(f"{' '.join(argv)}: exit 1: Invalid node name specified")
         if argv[:3] == ["scontrol", "show", "hostnames"]:
             return "\n".join(HOSTNAMES[argv[3]]) + "\n"
+        if argv[:4] == ["scontrol", "--oneliner", "show", "node"]:
+            lines = [f"NodeName={name} Arch=x86_64 State={state} Reason={self.reasons.get(name, '(null)')}"
+                     for name, state in self.states.items() if len(argv) == 4 or argv[4] == name]  # fmt: skip
+            return "\n".join(lines) + "\n"
         return ""
 
 
@@ -337,7 +361,7 @@ def test_resume_starts_the_container_and_gives_slurm_its_address(caplog: pytest.
         "org.hpcstack.role": "",
         "org.hpcstack.elastic": "cloud",
     }
-    assert client.containers["hpc-burst01"]["running"]
+    assert client.made["hpc-burst01"]["running"]
     assert scontrol.calls == [
         ["scontrol", "update", "nodename=hpc-burst01", "nodeaddr=10.100.1.5", "nodehostname=hpc-burst01"]
     ]
@@ -347,33 +371,33 @@ def test_resume_starts_the_container_and_gives_slurm_its_address(caplog: pytest.
 def test_resume_removes_a_leftover_first() -> None:
     """A container of the node's name left behind is removed (with its volumes) before the new one is made."""
     client, scontrol = FakeClient(), Scontrol()
-    client.containers["hpc-burst01"] = {"image": "old", "labels": {"org.hpcstack.elastic": "cloud"}}
+    client.made["hpc-burst01"] = {"image": "old", "labels": {"org.hpcstack.elastic": "cloud"}}
     assert power(client, scontrol).resume(["hpc-burst01"]) == 0
 
     names = [name for name, _args, _kwargs in client.calls]
     assert names.index("remove_container") < names.index("create_container")
     assert client.called("remove_container")[0] == (("hpc-burst01",), {"force": True, "v": True})
-    assert client.containers["hpc-burst01"]["image"] == IMAGE
+    assert client.made["hpc-burst01"]["image"] == IMAGE
 
 
 def test_resume_several_nodes() -> None:
     """Each node of the hostlist gets its own container and address."""
     client, scontrol = FakeClient(), Scontrol()
     assert power(client, scontrol).resume(["hpc-burst01", "hpc-burst02"]) == 0
-    assert sorted(client.containers) == ["hpc-burst01", "hpc-burst02"]
+    assert sorted(client.made) == ["hpc-burst01", "hpc-burst02"]
     assert sorted(call[3] for call in scontrol.calls) == ["nodeaddr=10.100.1.5", "nodeaddr=10.100.1.6"]
 
 
 def test_node_in_no_group_is_not_touched(caplog: pytest.LogCaptureFixture) -> None:
     """A node the configuration does not name: an error, and nothing asked of the engine or slurmctld for it."""
     client, scontrol = FakeClient(), Scontrol()
-    client.containers["hpc-compute01"] = {"image": "static"}
+    client.made["hpc-compute01"] = {"image": "static"}
     assert power(client, scontrol).resume(["hpc-compute01", "hpc-burst01"]) == 1
 
     assert all("hpc-compute01" not in args for _name, args, _kwargs in client.calls)
     assert all("nodename=hpc-compute01" not in argv for argv in scontrol.calls)
-    assert "hpc-compute01" in client.containers
-    assert "hpc-burst01" in client.containers
+    assert "hpc-compute01" in client.made
+    assert "hpc-burst01" in client.made
     assert any("hpc-compute01" in m and "no node group" in m for m in messages(caplog, logging.ERROR))
 
 
@@ -383,7 +407,7 @@ def test_failed_launch_sets_down_then_powers_down(caplog: pytest.LogCaptureFixtu
     client, scontrol = FakeClient(images=()), Scontrol()
     assert power(client, scontrol, config(launch_backoff=0)).resume(["hpc-burst01", "hpc-burst02"]) == 1
 
-    assert client.containers == {}
+    assert client.made == {}
     downs = [argv for argv in scontrol.calls if "state=DOWN" in argv]
     assert sorted(argv[2] for argv in downs) == ["nodename=hpc-burst01", "nodename=hpc-burst02"]
     for argv in downs:
@@ -405,7 +429,7 @@ def test_failed_start_removes_the_half_made_container() -> None:
     client.failures["start"] = docker.errors.APIError('error "gathering"\ndevice information ' + "x" * 300)
     assert power(client, scontrol).resume(["hpc-burst01"]) == 1
 
-    assert client.containers == {}
+    assert client.made == {}
     assert [args for args, _kwargs in client.called("remove_container")] == [("hpc-burst01",)]
     (down,) = [argv for argv in scontrol.calls if "state=DOWN" in argv]
     reason = down[4].removeprefix("reason=hpcstack-power: launch failed: ")
@@ -422,7 +446,7 @@ def test_failed_scontrol_update_is_a_failed_launch() -> None:
     scontrol.failures.add("nodeaddr=10.100.1.5")
     assert power(client, scontrol).resume(["hpc-burst01"]) == 1
 
-    assert client.containers == {}
+    assert client.made == {}
     assert [argv[3] for argv in scontrol.calls if argv[0] == "scontrol"] == [
         "nodeaddr=10.100.1.5",
         "state=DOWN",
@@ -449,10 +473,10 @@ def test_unreachable_engine_is_a_failed_launch() -> None:
 # --- suspend, resume-fail ---------------------------------------------------------------------------------------------
 def test_suspend_removes_the_container(caplog: pytest.LogCaptureFixture) -> None:
     client, scontrol = FakeClient(), Scontrol()
-    client.containers["hpc-burst01"] = {"image": IMAGE, "labels": {"org.hpcstack.elastic": "cloud"}}
+    client.made["hpc-burst01"] = {"image": IMAGE, "labels": {"org.hpcstack.elastic": "cloud"}}
     assert power(client, scontrol).suspend(["hpc-burst01", "hpc-burst02"]) == 0
 
-    assert client.containers == {}
+    assert client.made == {}
     assert client.called("remove_container") == [(("hpc-burst01",), {"force": True, "v": True})]
     assert scontrol.calls == []
     assert "suspend hpc-burst01: container removed" in messages(caplog)
@@ -462,18 +486,18 @@ def test_suspend_removes_the_container(caplog: pytest.LogCaptureFixture) -> None
 def test_a_container_that_is_not_an_elastic_node_is_never_removed() -> None:
     """A group that names a static node's container by mistake: resume and suspend leave it running."""
     client, scontrol = FakeClient(), Scontrol()
-    client.containers["hpc-burst01"] = {"image": "static", "labels": {"org.hpcstack.node": "hpc-burst01"}}
+    client.made["hpc-burst01"] = {"image": "static", "labels": {"org.hpcstack.node": "hpc-burst01"}}
     assert power(client, scontrol).suspend(["hpc-burst01"]) == 1
     assert power(client, scontrol).resume(["hpc-burst01"]) == 1
     assert client.called("remove_container") == []
-    assert client.containers["hpc-burst01"]["image"] == "static"
+    assert client.made["hpc-burst01"]["image"] == "static"
     (down,) = [argv for argv in scontrol.calls if "state=DOWN" in argv]
     assert "has no org.hpcstack.elastic label: not ours, left alone" in down[-1]
 
 
 def test_suspend_failure_is_reported() -> None:
     client, scontrol = FakeClient(), Scontrol()
-    client.containers["hpc-burst01"] = {"image": IMAGE, "labels": {"org.hpcstack.elastic": "cloud"}}
+    client.made["hpc-burst01"] = {"image": IMAGE, "labels": {"org.hpcstack.elastic": "cloud"}}
     client.failures["remove_container"] = docker.errors.APIError("removal of container hpc-burst01 is in progress")
     assert power(client, scontrol).suspend(["hpc-burst01"]) == 1
 
@@ -481,10 +505,10 @@ def test_suspend_failure_is_reported() -> None:
 def test_resume_fail_removes_and_forces_power_down(caplog: pytest.LogCaptureFixture) -> None:
     """A node that did not register: its container goes and Slurm powers it down (POWER_DOWN_FORCE); warnings."""
     client, scontrol = FakeClient(), Scontrol()
-    client.containers["hpc-burst02"] = {"image": IMAGE, "labels": {"org.hpcstack.elastic": "cloud"}}
+    client.made["hpc-burst02"] = {"image": IMAGE, "labels": {"org.hpcstack.elastic": "cloud"}}
     assert power(client, scontrol).resume_fail(["hpc-burst02"]) == 0
 
-    assert client.containers == {}
+    assert client.made == {}
     assert scontrol.calls == [["scontrol", "update", "nodename=hpc-burst02", "state=POWER_DOWN_FORCE"]]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "resume-fail hpc-burst02: container removed" in warnings
@@ -586,24 +610,24 @@ def test_resume_file_gone_is_only_a_warning(config_file: Path, popen: list, monk
 def test_foreground_does_the_work(config_file: Path, popen: list, monkeypatch: pytest.MonkeyPatch) -> None:
     """--foreground (what the background start runs): the action itself, through the group's engine."""
     client, scontrol = FakeClient(), Scontrol()
-    client.containers["hpc-burst01"] = {"image": IMAGE, "labels": {"org.hpcstack.elastic": "cloud"}}
+    client.made["hpc-burst01"] = {"image": IMAGE, "labels": {"org.hpcstack.elastic": "cloud"}}
     monkeypatch.setattr(slurm_power, "docker_client", lambda settings: client)
     argv = ["--config", str(config_file), "--foreground", "suspend", "hpc-burst01"]
 
     assert slurm_power.main(argv, program="hpcstack-power", runner=scontrol) == 0
     assert popen == []
-    assert client.containers == {}
+    assert client.made == {}
     assert scontrol.calls == [["scontrol", "show", "hostnames", "hpc-burst01"]]
 
 
 def test_foreground_leaves_other_nodes_alone(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client, scontrol = FakeClient(), Scontrol()
-    client.containers["hpc-compute01"] = {"image": "static"}
+    client.made["hpc-compute01"] = {"image": "static"}
     monkeypatch.setattr(slurm_power, "docker_client", lambda settings: client)
     argv = ["--foreground", "resume-fail", "hpc-burst01,hpc-compute01"]
 
     assert slurm_power.main(argv, program="slurm_power.py", runner=scontrol) == 1
-    assert "hpc-compute01" in client.containers
+    assert "hpc-compute01" in client.made
     assert scontrol.calls[1:] == [["scontrol", "update", "nodename=hpc-burst01", "state=POWER_DOWN_FORCE"]]
 
 
@@ -623,7 +647,7 @@ def test_bake_keeps_an_existing_image(
     config_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = FakeClient()
-    client.containers["hpc-compute01"] = {"image": "static"}  # made before the image
+    client.made["hpc-compute01"] = {"image": "static"}  # made before the image
     assert bake(monkeypatch, capsys, client) == (0, {"changed": False, "image": IMAGE})
     assert client.called("commit") == []
     assert client.called("create_container") == []
@@ -634,7 +658,7 @@ def test_bake_remakes_an_image_older_than_its_source_container(
 ) -> None:
     """A new cluster's node (new munge key) is newer than the image an earlier cluster left: baked again."""
     client = FakeClient()
-    client.containers["hpc-compute01"] = {"image": "static", "created": "2026-12-01T12:00:00Z"}
+    client.made["hpc-compute01"] = {"image": "static", "created": "2026-12-01T12:00:00Z"}
     assert bake(monkeypatch, capsys, client) == (0, {"changed": True, "image": IMAGE})
     assert [args[0] for args, _kwargs in client.called("commit")] == ["hpc-compute01", "hpcstack-bake-cloud"]
 
@@ -667,7 +691,7 @@ def test_bake_makes_the_image(
             ],
         },
     )
-    assert client.containers == {}
+    assert client.made == {}
     assert client.images == {IMAGE}
     assert client.called("remove_image") == [(("hpcstack/node:hpcstack-raw",), {})]
 
@@ -703,7 +727,7 @@ def test_bake_fails_when_cleaning_fails(
     assert "can't read /etc/default/slurmd" in result["msg"]
     assert len(client.called("commit")) == 1
     assert client.images == set()
-    assert client.containers == {}
+    assert client.made == {}
 
 
 def test_bake_unknown_group(config_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
@@ -742,3 +766,74 @@ def test_the_baked_slurmd_options_lose_the_node_name_and_report_the_start_as_boo
     defaults.write_text(f"# Additional options\n{before}\n")
     subprocess.run(["sed", "-i", "-E", slurm_power.SLURMD_OPTIONS_SED, str(defaults)], check=True)
     assert defaults.read_text() == f"# Additional options\n{after}\n"
+
+
+# --- reconcile -------------------------------------------------------------------------------------------------------
+def elastic(node: str, running: bool = True, created: float = 1_000, cluster: str = "hpcstack") -> dict[str, Any]:
+    labels = {"org.hpcstack.elastic": "cloud", "org.hpcstack.cluster": cluster, "org.hpcstack.node": node}
+    return {"image": IMAGE, "labels": labels, "running": running, "created_epoch": created}
+
+
+def test_reconcile_removes_containers_of_powered_down_nodes_once_older_than_the_grace(caplog):
+    """A container Slurm did not ask for (its node powered down) is a leak: removed after orphan_grace (300 s)."""
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.states = {"hpc-burst01": "IDLE+CLOUD+POWERED_DOWN", "hpc-burst02": "IDLE+CLOUD+POWERED_DOWN"}
+    client.made["hpc-burst01"] = elastic("hpc-burst01", created=1_000)  # 400 s old
+    client.made["hpc-burst02"] = elastic("hpc-burst02", created=1_200)  # 200 s old: within the grace
+    client.made["other-cluster"] = elastic("hpc-burst01", cluster="elsewhere")  # not this cluster's
+    assert power(client, scontrol).reconcile(now=lambda: 1_400) == 0
+    assert sorted(client.made) == ["hpc-burst02", "other-cluster"]
+    assert "reconcile hpc-burst01: removed a container Slurm has not powered up" in messages(caplog)
+    assert [argv for argv in scontrol.calls if "update" in argv] == []
+
+
+def test_reconcile_leaves_starting_and_running_nodes_alone():
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.states = {"hpc-burst01": "MIXED+CLOUD", "hpc-burst02": "IDLE+CLOUD+POWERING_UP"}
+    client.made["hpc-burst01"] = elastic("hpc-burst01")
+    client.made["hpc-burst02"] = elastic("hpc-burst02")
+    assert power(client, scontrol).reconcile(now=lambda: 10_000) == 0
+    assert sorted(client.made) == ["hpc-burst01", "hpc-burst02"]
+    assert [argv for argv in scontrol.calls if "update" in argv] == []
+
+
+def test_reconcile_powers_down_a_powered_up_node_whose_container_vanished_or_stopped(caplog):
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.states = {"hpc-burst01": "IDLE+CLOUD+NOT_RESPONDING", "hpc-burst02": "ALLOCATED+CLOUD"}
+    client.made["hpc-burst02"] = elastic("hpc-burst02", running=False)
+    assert power(client, scontrol).reconcile(now=lambda: 1_100) == 0
+    updates = [argv for argv in scontrol.calls if "update" in argv]
+    assert sorted(updates) == [
+        ["scontrol", "update", "nodename=hpc-burst01", "state=POWER_DOWN_FORCE"],
+        ["scontrol", "update", "nodename=hpc-burst02", "state=POWER_DOWN_FORCE"],
+    ]
+    assert client.made == {}  # the stopped one removed too
+    assert "reconcile hpc-burst01: Slurm has it powered up (IDLE+CLOUD+NOT_RESPONDING) but its container is gone" in (
+        messages(caplog)
+    )
+
+
+def test_reconcile_leaves_a_failed_launch_to_its_back_off():
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.states = {"hpc-burst01": "DOWN+CLOUD", "hpc-burst02": "DOWN+CLOUD"}
+    scontrol.reasons = {"hpc-burst01": "hpcstack-power: launch failed: No such image", "hpc-burst02": "admin"}
+    assert power(client, scontrol).reconcile(now=lambda: 1_100) == 0
+    assert [argv for argv in scontrol.calls if "update" in argv] == [
+        ["scontrol", "update", "nodename=hpc-burst02", "state=POWER_DOWN_FORCE"]
+    ]
+
+
+def test_reconcile_reports_an_engine_it_cannot_reach(caplog):
+    client, scontrol = FakeClient(), Scontrol()
+    client.failures["containers"] = docker.errors.APIError("engine gone")
+    assert power(client, scontrol).reconcile(now=lambda: 1_100) == 1
+    assert any("reconcile cloud: list containers: engine gone" in line for line in messages(caplog))
+
+
+def test_reconcile_is_an_action_without_arguments(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, scontrol = FakeClient(), Scontrol()
+    monkeypatch.setattr(slurm_power, "docker_client", lambda settings: client)
+    assert slurm_power.main(["--config", str(config_file), "reconcile"], program="hpcstack-power", runner=scontrol) == 0
+    assert scontrol.calls == [["scontrol", "--oneliner", "show", "node"]]
+    with pytest.raises(SystemExit):
+        slurm_power.main(["--config", str(config_file), "reconcile", "hpc-burst01"], program="hpcstack-power")
