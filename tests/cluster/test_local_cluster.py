@@ -99,10 +99,10 @@ def test_health_suite_passes_every_check_on_a_busy_cluster(node, busy_node):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     checks = ("SlurmNodesHealthy", "MungeAcrossNodes", "MpiHelloAcrossNodes", "AccountingRecordsJob", "JobAcrossSites",
-              "GpuJob")  # fmt: skip
+              "ElasticBurst", "GpuJob")  # fmt: skip
     for check in checks:
-        assert re.search(rf"\[ +OK \] \(\d/6\) {check} ", result.stdout), f"{check} did not pass:\n{result.stdout}"
-    assert "Ran 6/6 test case(s) from 6 check(s) (0 failure(s), 0 expected failure(s), 0 skipped" in result.stdout
+        assert re.search(rf"\[ +OK \] \(\d/7\) {check} ", result.stdout), f"{check} did not pass:\n{result.stdout}"
+    assert "Ran 7/7 test case(s) from 7 check(s) (0 failure(s), 0 expected failure(s), 0 skipped" in result.stdout
 
 
 def test_nodes_check_fails_on_a_drained_node(node, wait_for):
