@@ -113,13 +113,20 @@ cluster-down: venv-runtime ## remove the local cluster's containers (and the bas
 # --- tests -------------------------------------------------------------------------------------------------
 .PHONY: test cluster-test lint unit integration argspecs sanity collection molecule
 test: venv images ## everything CI runs: lint, unit and integration tests, argument specs, sanity, collection, molecule and the main job's cluster test
+	@# Two lanes: the integration tests (moto and containers, mostly waiting) beside the static checks and unit tests.
+	@$(MAKE) --no-print-directory --jobs=2 --output-sync=target test-checks test-integration
+	@$(MAKE) --no-print-directory molecule DAEMON_TESTS="cluster-test-steps $(addprefix molecule-,$(SCENARIOS))"
+
+.PHONY: test-checks test-integration
+test-checks:
 	@$(STAGE) lint $(MAKE) --no-print-directory lint
 	@$(STAGE) unit $(MAKE) --no-print-directory unit
-	@$(STAGE) integration $(MAKE) --no-print-directory integration
 	@$(STAGE) argspecs $(MAKE) --no-print-directory argspecs
 	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
 	@$(STAGE) collection $(MAKE) --no-print-directory collection
-	@$(MAKE) --no-print-directory molecule DAEMON_TESTS="cluster-test-steps $(addprefix molecule-,$(SCENARIOS))"
+
+test-integration:
+	@$(STAGE) integration $(MAKE) --no-print-directory integration
 
 # One converge of the local topology serves the main job and its tests: no molecule scenario converges it again.
 cluster-test: venv images wheels ## make cluster, tested: a --check preview on its fresh containers, tests/cluster on it (health suite, the site link, services through the bastion, check mode changes nothing), a no-op re-run
