@@ -229,6 +229,13 @@ def hardware_record(facts: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
+def partition_line(name: str, expression: str, default: bool, options: Mapping[str, Any], state: str) -> str:
+    """One PartitionName line of slurm.conf; options whose value is None are left out."""
+    words = [f"PartitionName={name}", f"Nodes={expression}", f"Default={'YES' if default else 'NO'}"]
+    words += [f"{key}={word(value)}" for key, value in options.items() if value is not None]
+    return " ".join([*words, f"State={state}"])
+
+
 def partition_lines(problems: Problems, partitions: Any, names: list[str], known: set[str]) -> list[str]:
     """Return slurm.conf's PartitionName lines; report partitions that are malformed or name unknown nodes."""
     if not isinstance(partitions, list):
@@ -275,9 +282,7 @@ def partition_lines(problems: Problems, partitions: Any, names: list[str], known
             continue
         defaults += default
         options = check_parameters(problems, f"{label}.options", partition.get("options"), WORD, "partition")
-        words = [f"PartitionName={name}", f"Nodes={expression}", f"Default={'YES' if default else 'NO'}"]
-        words += [f"{key}={word(value)}" for key, value in options.items() if value is not None]
-        lines.append(" ".join([*words, f"State={state}"]))
+        lines.append(partition_line(name, expression, default, options, state))
     if defaults > 1:
         problems.add("partitions", "slurm_partitions: more than one partition has default: true")
     return lines
@@ -434,9 +439,8 @@ def cloud_groups(
         taken.update(names)
         partition_names.add(name)
         nodes += [{"NodeName": node_name, **node, "State": "CLOUD"} for node_name in names]
-        words = [f"PartitionName={name}", f"Nodes={compress(names)}", "Default=NO", f"SuspendTime={suspend_time}"]
-        words += [f"{key}={word(value)}" for key, value in options.items() if value is not None]
-        partitions.append(" ".join([*words, "State=UP"]))
+        options = {"SuspendTime": suspend_time, **options}
+        partitions.append(partition_line(name, compress(names), False, options, "UP"))
         power.append({"name": name, "provider": provider, "nodes": names, provider: settings})
     return nodes, partitions, power
 
