@@ -20,14 +20,19 @@ BENCH_USERS ?= 1000
 BENCH_INSTANCES ?= 5000
 # Longest first (CI's figures), then any new scenario: `make molecule` runs MOLECULE_JOBS of them side by side and
 # starts the next as soon as one ends, so the longest do not end up last.
-SCENARIOS_LONGEST_FIRST := slurm_trixie slurm_bookworm monitoring spack_buildhost nvidia_toolkit bastion munge
+SCENARIOS_LONGEST_FIRST := slurm_bookworm slurm_trixie monitoring bastion spack_buildhost nvidia_toolkit munge
 SCENARIO_DIRS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 SCENARIOS ?= $(filter $(SCENARIO_DIRS),$(SCENARIOS_LONGEST_FIRST)) $(filter-out $(SCENARIOS_LONGEST_FIRST),$(SCENARIO_DIRS))
 # Two at a time on the 2-core test machine: a scenario mostly waits (apt, daemons starting, jobs), so two take
 # little longer than one. Each scenario's output is printed whole when it ends.
 MOLECULE_JOBS ?= 2
-# What `make molecule` runs side by side; `make test` puts the main job's cluster test (cluster-test-steps, the longest) first.
+# What `make molecule` runs side by side.
 DAEMON_TESTS ?= $(addprefix molecule-,$(SCENARIOS))
+# What `make test` runs in its two lanes, longest first by CI's figures (the main job's cluster test, the two Slurm
+# scenarios, the integration tests, then the other scenarios); the static checks start at once, while the images
+# are built, since they need only the virtualenv.
+TEST_LANES ?= cluster-test-steps $(addprefix molecule-,$(wordlist 1,2,$(SCENARIOS))) test-integration \
+  $(addprefix molecule-,$(wordlist 3,$(words $(SCENARIOS)),$(SCENARIOS))) test-checks
 
 .PHONY: help
 help: ## list the targets
@@ -111,36 +116,36 @@ cluster-down: venv-runtime ## remove the local cluster's containers (and the bas
 	rm -f $(INVENTORY)/.secrets/known_hosts
 
 # --- tests -------------------------------------------------------------------------------------------------
-.PHONY: test cluster-test lint unit integration argspecs sanity collection molecule
-test: venv images ## everything CI runs: lint, unit and integration tests, argument specs, sanity, collection, molecule and the main job's cluster test
-	@# Two lanes: the integration tests (moto and containers, mostly waiting) beside the static checks and unit tests.
-	@$(MAKE) --no-print-directory --jobs=2 --output-sync=target test-checks test-integration
-	@$(MAKE) --no-print-directory molecule DAEMON_TESTS="cluster-test-steps $(addprefix molecule-,$(SCENARIOS))"
+.PHONY: test cluster-test lint unit integration argspecs sanity collection molecule molecule-setup
+# One pool of two lanes: the static checks, the integration tests, the main job's cluster test and the molecule
+# scenarios, longest first (the cluster test), each started as soon as a lane is free and its set-up is made. The
+# checks need only the virtualenv, so they run while the base images are built; every lane's output is printed whole
+# when it ends, with its stages' times.
+test: ## everything CI runs: lint, unit and integration tests, argument specs, sanity, collection, molecule and the main job's cluster test
+	@$(STAGE) lanes $(MAKE) --no-print-directory --keep-going --jobs=2 --output-sync=target $(TEST_LANES)
 
 .PHONY: test-checks test-integration
-test-checks:
+test-checks: venv
 	@$(STAGE) lint $(MAKE) --no-print-directory lint
 	@$(STAGE) unit $(MAKE) --no-print-directory unit
 	@$(STAGE) argspecs $(MAKE) --no-print-directory argspecs
 	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
 	@$(STAGE) collection $(MAKE) --no-print-directory collection
 
-test-integration:
+test-integration: venv images
 	@$(STAGE) integration $(MAKE) --no-print-directory integration
 
 # One converge of the local topology serves the main job and its tests: no molecule scenario converges it again.
-cluster-test: venv images wheels ## make cluster, tested: a --check preview on its fresh containers, tests/cluster on it (health suite, the site link, services through the bastion, check mode changes nothing), a no-op re-run
-	@$(MAKE) --no-print-directory cluster-test-steps
+cluster-test: cluster-test-steps ## make cluster, tested: a --check preview on its fresh containers, tests/cluster on it (health suite, the site link, services through the bastion, check mode changes nothing), a no-op re-run
 
-# The steps alone, which `make test` runs beside the scenarios (`make molecule` has made the same prerequisites). Given
-# prerequisites of its own there (engine and images always run), make started every scenario before it and ran this,
-# the longest, last and alone.
+# The steps, which `make test` runs in one lane beside the scenarios. Their set-up is the scenarios' (molecule-setup):
+# made once, so make starts this, the longest, first.
 .PHONY: cluster-test-steps
-cluster-test-steps:
+cluster-test-steps: molecule-setup
 	@$(STAGE) cluster-test-containers ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml
 	@$(STAGE) cluster-test-check ansible-playbook -i $(INVENTORY) site.yml --check --diff
 	@$(MAKE) --no-print-directory cluster
-	@$(STAGE) cluster-test-pytest env HPCSTACK_TEST_INVENTORY=$(CURDIR)/$(INVENTORY) pytest -p no:cacheprovider tests/cluster
+	@$(STAGE) cluster-test-pytest env HPCSTACK_TEST_INVENTORY=$(CURDIR)/$(INVENTORY) pytest -p no:cacheprovider --durations=15 tests/cluster
 	@# The re-run must change nothing. Under Mitogen (ansible.cfg), as users run it: Ansible's default executor takes
 	@# almost three times as long here (232 s against 82 s), and the munge scenario keeps it green with a converge and its
 	@# idempotence check.
@@ -158,7 +163,7 @@ unit: venv ## pytest tests/unit
 	pytest tests/unit
 
 integration: venv engine images ## pytest tests/integration: a moto EC2 server on 127.0.0.1 and real local containers
-	pytest -p no:cacheprovider tests/integration
+	pytest -p no:cacheprovider --durations=15 tests/integration
 
 argspecs: venv ## every role's meta/argument_specs.yml matches its defaults/main.yml, and its README is generated from them
 	python tools/check_argument_specs.py roles
@@ -170,15 +175,18 @@ sanity: venv ## ansible-test sanity from an ansible_collections/hpcstack/cluster
 collection: venv ## build the collection, install it offline and use it by FQCN
 	tools/collection-check.sh
 
-molecule: venv images wheels ## run the molecule scenarios (SCENARIOS="munge ..." to choose; MOLECULE_JOBS=1: one at a time)
-	@# The network and the apt cache every scenario's create makes, made once first: two creates racing would
-	@# both try to make them.
-	@ansible-playbook -i localhost, -c local -e ansible_python_interpreter=$(CURDIR)/$(VENV)/bin/python \
-	  -e '{"molecule_yml": {"platforms": []}}' molecule/shared/create.yml > /dev/null
+molecule: ## run the molecule scenarios (SCENARIOS="munge ..." to choose; MOLECULE_JOBS=1: one at a time)
+	@# Every scenario's target needs molecule-setup: this make makes it once, before any scenario starts.
 	@$(STAGE) molecule $(MAKE) --no-print-directory --keep-going --jobs=$(MOLECULE_JOBS) --output-sync=target \
 	  $(DAEMON_TESTS)
 
-molecule-%: venv
+# What every daemon test needs, made once before any starts: the network and the apt cache every scenario's create
+# makes (two creates racing would both try to make them).
+molecule-setup: venv images wheels
+	@ansible-playbook -i localhost, -c local -e ansible_python_interpreter=$(CURDIR)/$(VENV)/bin/python \
+	  -e '{"molecule_yml": {"platforms": []}}' molecule/shared/create.yml > /dev/null
+
+molecule-%: molecule-setup
 	@$(STAGE) molecule-$* molecule test -s $*
 
 # --- benchmarks --------------------------------------------------------------------------------------------
