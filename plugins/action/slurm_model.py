@@ -43,6 +43,7 @@ ARGUMENT_SPEC = {
     "power_suspend_rate": {"type": "raw", "default": 0},
     "power_launch_backoff": {"type": "raw", "default": 60},
     "power_orphan_grace": {"type": "raw", "default": 300},
+    "power_max_nodes": {"type": "raw", "default": 0},
     "hardware_record": {"type": "path", "default": "/etc/slurm/hpcstack-hardware.json"},
     "fail_on_error": {"type": "bool", "default": True},
 }
@@ -109,7 +110,7 @@ class ActionModule(ActionBase):
                 "cgroup_options", "gres_autodetect", "gres_conf_extra", "slurmctld_port", "slurmd_port",
                 "slurmdbd_port", "log_dir", "state_save_location", "slurmd_spool_dir", "cloud_nodes",
                 "power_resume_timeout", "power_suspend_timeout", "power_resume_rate", "power_suspend_rate",
-                "power_launch_backoff", "power_orphan_grace",
+                "power_launch_backoff", "power_orphan_grace", "power_max_nodes",
             )
         }  # fmt: skip
         settings.update(

@@ -557,6 +557,9 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
             value = settings.get(f"power_{key}")
             if not NON_NEGATIVE.fullmatch(str(value)):
                 problems.add("cloud", f"slurm_power_{key} is {value!r}: give seconds, a non-negative number")
+        cap = settings.get("power_max_nodes", 0)
+        if not NON_NEGATIVE.fullmatch(str(cap)):
+            problems.add("cloud", f"slurm_power_max_nodes is {cap!r}: give a whole number of nodes (0: no cap)")
     cloud_lines = node_lines(cloud_nodes)
     partitions += cloud_partitions
     nodes_and_cloud = nodes + cloud_nodes
@@ -676,8 +679,13 @@ def build(settings: Mapping[str, Any], hosts: Mapping[str, Any]) -> dict[str, An
         # What the power programs (ResumeProgram, SuspendProgram, ResumeFailProgram) read: hpcstack-power.json.
         "power": {
             "cluster": cluster_name,
-            "launch_backoff": settings.get("power_launch_backoff", 60),
-            "orphan_grace": settings.get("power_orphan_grace", 300),
+            # Whole numbers once checked above (-e on the command line gives strings); the programs want numbers.
+            **{
+                key: int(value)
+                if NON_NEGATIVE.fullmatch(value := str(settings.get(f"power_{key}", default)))
+                else value
+                for key, default in (("launch_backoff", 60), ("orphan_grace", 300), ("max_nodes", 0))
+            },
             "groups": power_groups,
         },
         "gres_conf_lines": gres_conf,

@@ -10,7 +10,9 @@ Run by `make cluster-test` on the cluster `make cluster` converged, before the h
 - a container removed behind Slurm's back has its node powered down, and a container of a powered-down node is
   removed, by the reconciler;
 - a launch that fails (the group's image does not exist) leaves the node DOWN with the provider's reason and the job
-  queued; once the cause is fixed the node is powered down after the back-off and the job runs.
+  queued; once the cause is fixed the node is powered down after the back-off and the job runs;
+- a node left powering up when slurmctld restarted during its resume is powered down by the reconciler, and its job
+  runs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from test_local_cluster import CONTROLLER
 
 NODES = ["hpc-burst01", "hpc-burst02"]
 CONFIG = "/etc/slurm/hpcstack-power.json"
+SLURM_METRICS = "/var/lib/prometheus/node-exporter/slurm.prom"  # node_exporter_textfile_dir
+HANG = "/usr/local/sbin/hpcstack-resume-hang"  # a ResumeProgram that hangs (the restart test), and what it runs
+HANG_COMMAND = "sleep 601"
 
 
 def containers() -> dict[str, str]:
@@ -62,6 +67,12 @@ def test_elastic_nodes_start_powered_down_with_no_container(ctl):
     # The other partitions never power save: the cluster's SuspendTime is INFINITE, and only `cloud` has its own.
     assert re.search(r"^SuspendTime\s*=\s*(INFINITE|NONE)$", ctl.check_output("scontrol show config"), re.MULTILINE)
     assert not re.search(r"SuspendTime=\d", ctl.check_output("scontrol --oneliner show partition batch"))
+    # The Slurm metrics collector reads the power states off sinfo.
+    ctl.check_output("systemctl start hpcstack-slurm-metrics.service")
+    metrics = ctl.check_output(f"cat {SLURM_METRICS}")
+    for name in NODES:
+        assert f'slurm_node_power{{node="{name}",power="powered_down"}} 1.0' in metrics, metrics
+    assert "slurm_nodes_powered_down 2.0" in metrics, metrics
 
 
 def test_a_job_starts_both_nodes_runs_there_and_they_go_when_idle(ctl, wait_for):
@@ -146,6 +157,9 @@ def test_a_failed_launch_leaves_the_node_down_and_the_job_runs_once_fixed(ctl, w
         )
     finally:
         ctl.check_output(f"mv {CONFIG}.orig {CONFIG}")
+    # slurmctld holds a requeued job for its credentials' lifetime (BeginTime 120 s on): lift the hold as an operator
+    # would, so the test waits for the back-off only.
+    ctl.check_output(f"scontrol update jobid={job} starttime=now")
     # After the back-off (30 s) the node is powered down, Slurm resumes it again, and the job runs.
     # (sacct keeps the failed launch's NODE_FAIL record until the job runs again)
     state = wait_for(
@@ -153,5 +167,51 @@ def test_a_failed_launch_leaves_the_node_down_and_the_job_runs_once_fixed(ctl, w
         lambda value: value.startswith("COMPLETED"),
         300,
         "the requeued job once the launch works",
+    )
+    assert state == "COMPLETED|0:0", state
+
+
+def test_a_node_left_powering_up_by_a_controller_restart_is_reset_and_its_job_runs(ctl, wait_for):
+    """slurmctld restarts while a resume works, and the resume ends with it (systemd stops all of slurmctld's
+    processes: KillMode=control-group): nothing starts the node, which Slurm would keep powering up until
+    ResumeTimeout (300 s here). The reconciler powers it down (its job is requeued); Slurm starts it again and the job
+    runs. A ResumeProgram that hangs stands in for the resume at work, so that the restart comes while it works; the
+    reconciler's timer waits meanwhile (it would reset the node, which nothing claims, on its own)."""
+    wait_for(lambda: powered_down(ctl), lambda value: value.count("POWERED_DOWN") == 2, 120, "the nodes powered down")
+    ctl.check_output("systemctl stop hpcstack-power-reconcile.timer")
+    ctl.check_output(f"printf '#!/bin/sh\\nexec {HANG_COMMAND}\\n' > {HANG} && chmod 0755 {HANG}")
+    try:
+        ctl.check_output(f"ln -sfn {HANG.rsplit('/', 1)[1]} /usr/local/sbin/hpcstack-resume")
+        job = ctl.check_output(
+            "sbatch --parsable --requeue --partition=cloud --nodelist=hpc-burst02 --time=5 --chdir=/tmp "
+            "--output=/dev/null --job-name=burst-restart --wrap=hostname"
+        )
+        wait_for(lambda: node_state(ctl, "hpc-burst02"), lambda value: "POWERING_UP" in value, 30, "powering up")
+        wait_for(lambda: ctl.run(f"pgrep --full '^{HANG_COMMAND}$'").rc, lambda rc: rc == 0, 30, "the resume at work")
+        ctl.check_output("systemctl restart slurmctld")
+        wait_for(lambda: ctl.run("scontrol ping").stdout, lambda value: "UP" in value, 60, "slurmctld's restart")
+    finally:
+        ctl.check_output(f"ln -sfn hpcstack-power /usr/local/sbin/hpcstack-resume && rm -f {HANG}")
+        ctl.check_output("systemctl start hpcstack-power-reconcile.timer")
+    assert ctl.run(f"pgrep --full '^{HANG_COMMAND}$'").rc == 1, "the resume outlived slurmctld's restart"
+    assert "POWERING_UP" in node_state(ctl, "hpc-burst02"), node_state(ctl, "hpc-burst02")
+    assert containers() == {}
+    ctl.check_output("systemctl start hpcstack-power-reconcile.service")
+    state = node_state(ctl, "hpc-burst02")
+    assert "POWERING_UP" not in state, state
+    assert "POWER" in state, state  # POWER_DOWN, POWERING_DOWN or POWERED_DOWN
+    assert "hpc-burst02: powering up" in ctl.check_output("journalctl -t hpcstack-power --since=-2min --no-pager")
+    # The Slurm metrics collector exports what the reconciler did (SlurmElasticNodesPoweredDownByReconciler).
+    ctl.check_output("systemctl start hpcstack-slurm-metrics.service")
+    metrics = ctl.check_output(f"cat {SLURM_METRICS}")
+    reset = re.search(r"^hpcstack_power_reconcile_reset_total (\S+)$", metrics, re.MULTILINE)
+    assert reset, metrics
+    assert float(reset.group(1)) >= 1, reset.group(0)
+    ctl.run(f"scontrol update jobid={job} starttime=now")  # the requeue's hold, as above
+    state = wait_for(
+        lambda: ctl.check_output(f"sacct -X -n -P -j {job} --format=State,ExitCode"),
+        lambda value: value.startswith("COMPLETED"),
+        240,
+        "the job once the node is started again",
     )
     assert state == "COMPLETED|0:0", state

@@ -14,6 +14,7 @@ Run by the hpcstack-slurm-metrics.timer systemd timer (`/usr/bin/python3 slurm_m
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, write_to_textfile
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 SINFO = [
     "sinfo",
@@ -88,6 +89,17 @@ SDIAG_METRICS = {
         "Heterogeneous job components started by backfill since slurmctld started",
     ),
 }
+# sinfo's suffixes of a node's power state (power saving, elastic nodes): slurm_nodes_<name> and slurm_node_power.
+POWER_SUFFIXES = {"~": "powered_down", "#": "powering_up", "%": "powering_down"}
+# The reason the collection's power programs give a node whose launch failed or was refused (max_nodes).
+LAUNCH_REASON = "hpcstack-power: launch"
+# The counters the controller's reconciler (hpcstack-power reconcile) keeps; absent where there are no elastic nodes.
+RECONCILE_STATE = "/var/lib/hpcstack-power/reconcile.json"
+RECONCILE_COUNTERS = {
+    "removed": "Instances of elastic nodes Slurm had powered down that the reconciler removed (leaks)",
+    "powered_down": "Elastic nodes Slurm had powered up whose instance vanished, powered down by the reconciler",
+    "reset": "Elastic nodes left powering up with no resume at work, powered down by the reconciler",
+}
 PING_LINE = re.compile(r"Slurmctld\((?P<role>[^)]+)\) at (?P<host>\S+) is (?P<state>UP|DOWN)")
 
 
@@ -109,6 +121,7 @@ class NodeRow:
     mem_total: int
     mem_alloc: int
     reason: str
+    power: str = ""  # powered_down, powering_up, powering_down (sinfo's ~ # %), or "" for a node that is up
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,8 @@ def parse_sinfo(text: str) -> list[NodeRow]:
         if len(fields) != 7:
             raise SlurmCommandError(f"sinfo: unexpected line {line!r}")
         node, partition, state, cpus, mem_total, mem_alloc, reason = fields
+        suffixes = state.strip()[len(base_state(state)) :]
+        power = next((name for suffix, name in POWER_SUFFIXES.items() if suffix in suffixes), "")
         try:
             alloc, idle, other, total = (int(n) for n in cpus.split("/"))
             rows.append(
@@ -150,6 +165,7 @@ def parse_sinfo(text: str) -> list[NodeRow]:
                     mem_total=int(mem_total.strip() or 0),
                     mem_alloc=int(mem_alloc.strip() or 0),
                     reason="" if reason.rstrip("|").strip() == "none" else reason.rstrip("|").strip(),
+                    power=power,
                 )
             )
         except ValueError as exc:
@@ -244,6 +260,21 @@ def node_metrics(rows: list[NodeRow]) -> Iterator[GaugeMetricFamily]:
         family = gauge(f"slurm_nodes_{bucket}", f"Slurm nodes in state {bucket}")
         family.add_metric([], buckets[bucket])
         yield family
+    # Power saving (elastic nodes): how many are powered down, powering up, powering down; which, per node; and how
+    # many are DOWN after a launch that failed or was refused.
+    powers = Counter(row.power for row in nodes.values())
+    for name in POWER_SUFFIXES.values():
+        family = gauge(f"slurm_nodes_{name}", f"Slurm nodes {name.replace('_', ' ')} (power saving)")
+        family.add_metric([], powers[name])
+        yield family
+    family = gauge("slurm_node_power", "1 for each node in a power saving state", ["node", "power"])
+    for row in nodes.values():
+        if row.power:
+            family.add_metric([row.node, row.power], 1)
+    yield family
+    family = gauge("slurm_nodes_launch_failed", "Elastic nodes DOWN after a failed or refused launch")
+    family.add_metric([], sum(1 for row in nodes.values() if row.reason.startswith(LAUNCH_REASON)))
+    yield family
     for field, name in (("alloc", "alloc"), ("idle", "idle"), ("other", "other"), ("total", "total")):
         family = gauge(f"slurm_cpus_{name}", f"Slurm CPUs {name}")
         family.add_metric([], sum(getattr(row, f"cpus_{field}") for row in nodes.values()))
@@ -288,6 +319,29 @@ def node_metrics(rows: list[NodeRow]) -> Iterator[GaugeMetricFamily]:
     yield family
 
 
+def reconcile_metrics(path: str) -> list[GaugeMetricFamily | CounterMetricFamily]:
+    """The elastic nodes' reconciler's counters and last run, from the file it keeps; none where there is no file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise SlurmCommandError(f"reconcile: cannot read {path}: {exc}") from exc
+    values = [data.get(key) if isinstance(data, dict) else None for key in [*RECONCILE_COUNTERS, "last_run"]]
+    if not all(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 for value in values):
+        raise SlurmCommandError(f"reconcile: unexpected content in {path}")
+    families: list[GaugeMetricFamily | CounterMetricFamily] = []
+    for (key, documentation), value in zip(RECONCILE_COUNTERS.items(), values, strict=False):
+        family = CounterMetricFamily(f"hpcstack_power_reconcile_{key}", documentation)
+        family.add_metric([], value)
+        families.append(family)
+    last = gauge("hpcstack_power_reconcile_last_run_timestamp_seconds", "When the reconciler last ran (Unix time)")
+    last.add_metric([], values[-1])
+    families.append(last)
+    return families
+
+
 def job_metrics(jobs: list[Job], partitions: list[str], now: float) -> Iterator[GaugeMetricFamily]:
     """Jobs by state, overall (prometheus-slurm-exporter's names) and per partition, and the oldest pending job."""
     queue = Counter()
@@ -327,9 +381,15 @@ def job_metrics(jobs: list[Job], partitions: list[str], now: float) -> Iterator[
 class SlurmCollector:
     """A prometheus_client collector: runs the Slurm commands on every collect()."""
 
-    def __init__(self, run: Callable[[list[str]], str], now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        run: Callable[[list[str]], str],
+        now: Callable[[], float] = time.time,
+        reconcile_state: str = RECONCILE_STATE,
+    ) -> None:
         self.run = run
         self.now = now
+        self.reconcile_state = reconcile_state
         self.errors: list[str] = []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -387,6 +447,11 @@ class SlurmCollector:
             for collector in ("sinfo", "squeue", "sdiag"):
                 self.errors.append(f"{collector}: not run, no slurmctld answers scontrol ping")
                 success.add_metric([collector], 0)
+        try:
+            families.extend(reconcile_metrics(self.reconcile_state))
+        except SlurmCommandError as exc:
+            self.errors.append(str(exc))
+            success.add_metric(["reconcile"], 0)
         yield from families
         yield success
         yield duration
@@ -397,9 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True, help="the .prom file in node_exporter's textfile directory")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds each Slurm command may take")
+    parser.add_argument(
+        "--reconcile-state", default=RECONCILE_STATE, help="the elastic nodes' reconciler's counters (when present)"
+    )
     args = parser.parse_args(argv)
 
-    collector = SlurmCollector(lambda cmd: run_command(cmd, args.timeout))
+    collector = SlurmCollector(lambda cmd: run_command(cmd, args.timeout), reconcile_state=args.reconcile_state)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     write_to_textfile(args.output, registry)

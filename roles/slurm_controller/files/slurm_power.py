@@ -11,11 +11,14 @@ slurmctld waits for these programs, so they only expand the hostlist, check the 
 - resume: start the node through its group's provider (docker: a container made as the cluster's other node
   containers are, from the group's baked image), then `scontrol update nodename=N nodeaddr=IP nodehostname=N`; the
   node's slurmd registers under its host name. A failed launch leaves the node DOWN with the provider's reason (Slurm
-  requeues the job) and, launch_backoff seconds later, powers it down so that Slurm may try it again.
+  requeues the job) and, launch_backoff seconds later, powers it down so that Slurm may try it again. Where
+  max_nodes is set, nodes beyond that many powered up (all groups together) are refused in the same way.
 - suspend: remove the node's container.
 - resume-fail (the node did not register within ResumeTimeout): remove it and `state=POWER_DOWN_FORCE`.
 - reconcile (hpcstack-power-reconcile.timer, every minute): remove instances of nodes Slurm has powered down (older
-  than orphan_grace), and power down nodes Slurm has powered up whose instance vanished.
+  than orphan_grace), power down nodes Slurm has powered up whose instance vanished, and nodes left powering up
+  with no instance and no resume at work (its process ended with slurmctld's restart): each resume claims its nodes
+  in state_dir (a file per node holding its process id) until it is done.
 - bake (run by Ansible, in the foreground): make a group's image from a converged compute node container; prints
   one JSON line.
 
@@ -36,12 +39,21 @@ import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 DEFAULT_CONFIG = "/etc/slurm/hpcstack-power.json"
+# Where a resume claims its nodes while it works (the role makes it, owned by SlurmUser).
+DEFAULT_STATE_DIR = "/var/lib/hpcstack-power"
+# How long the reconciler gives a node powering up with no claim to get one: slurmctld sets POWERING_UP before it
+# runs the ResumeProgram, which claims the node at once.
+CLAIM_WAIT = 5
+# The reconciler's counters in the state directory, which the Slurm metrics collector (node_exporter role) exports.
+RECONCILE_STATE = "reconcile.json"
+RECONCILE_COUNTERS = ("removed", "powered_down", "reset")
 ACTIONS = ("resume", "suspend", "resume-fail", "bake", "reconcile")
 # The links slurm.conf names: the action comes from the program's name, the only argument is the hostlist.
 LINK_ACTIONS = {"hpcstack-resume": "resume", "hpcstack-suspend": "suspend", "hpcstack-resume-fail": "resume-fail"}
@@ -113,6 +125,8 @@ class Config:
     groups: tuple[Group, ...]
     path: str = DEFAULT_CONFIG
     orphan_grace: float = 300
+    max_nodes: int = 0
+    state_dir: str = DEFAULT_STATE_DIR
 
 
 @dataclass(frozen=True)
@@ -189,6 +203,12 @@ def parse_config(data: Any, path: str = DEFAULT_CONFIG) -> Config:
     for key, value in (("launch_backoff", backoff), ("orphan_grace", grace)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ConfigError(f"{key}: must be a non-negative number of seconds, not {value!r}")
+    max_nodes = data.get("max_nodes", 0)
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 0:
+        raise ConfigError(f"max_nodes: must be a non-negative whole number (0: no cap), not {max_nodes!r}")
+    state_dir = data.get("state_dir", DEFAULT_STATE_DIR)
+    if not isinstance(state_dir, str) or not state_dir.startswith("/"):
+        raise ConfigError(f"state_dir: must be an absolute path, not {state_dir!r}")
     raw_groups = _required(data, "groups", "")
     if not isinstance(raw_groups, list):
         raise ConfigError(f"groups: must be a list, not {raw_groups!r}")
@@ -211,7 +231,15 @@ def parse_config(data: Any, path: str = DEFAULT_CONFIG) -> Config:
             owner[node] = name
         settings = PROVIDERS[provider].check_settings(_required(raw, provider, key), f"{key}.{provider}")
         groups.append(Group(name=name, provider=provider, nodes=tuple(nodes), settings=settings))
-    return Config(cluster=cluster, launch_backoff=backoff, groups=tuple(groups), path=path, orphan_grace=grace)
+    return Config(
+        cluster=cluster,
+        launch_backoff=backoff,
+        groups=tuple(groups),
+        path=path,
+        orphan_grace=grace,
+        max_nodes=max_nodes,
+        state_dir=state_dir,
+    )
 
 
 def load_config(path: str) -> Config:
@@ -234,6 +262,54 @@ def plan(config: Config, nodes: Iterable[str]) -> dict[str, Group | None]:
     """Map each node (once, in order) to its group; None for a node in no group (which is never touched)."""
     groups = {node: group for group in config.groups for node in group.nodes}
     return {node: groups.get(node) for node in nodes}
+
+
+class Claims:
+    """The nodes a resume is working on: a file per node in the state directory holding the resume's process id, made
+    when it starts and removed when it ends; a claim whose process is gone (killed with slurmctld) holds nothing."""
+
+    def __init__(self, directory: str, alive: Callable[[int], bool] | None = None) -> None:
+        self.directory = directory
+        self.alive = alive or process_is_ours
+
+    def path(self, node: str) -> str:
+        return os.path.join(self.directory, f"{node}.resume")
+
+    def claim(self, nodes: Iterable[str], pid: int) -> None:
+        for node in nodes:
+            scratch = f"{self.path(node)}.{pid}"
+            with open(scratch, "w", encoding="ascii") as handle:
+                handle.write(f"{pid}\n")
+            os.replace(scratch, self.path(node))
+
+    def release(self, nodes: Iterable[str], pid: int) -> None:
+        """Remove this process's claims (not one a later resume of the node made)."""
+        for node in nodes:
+            if self.holder(node) == pid:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.path(node))
+
+    def holder(self, node: str) -> int | None:
+        try:
+            with open(self.path(node), encoding="ascii") as handle:
+                return int(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def held(self, node: str) -> bool:
+        pid = self.holder(node)
+        return pid is not None and self.alive(pid)
+
+
+def process_is_ours(pid: int) -> bool:
+    """Whether the process runs this program (a process id may have been reused since the claim)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            command = handle.read()
+    except OSError:
+        return False
+    names = {os.path.basename(__file__).encode(), b"hpcstack-power"}
+    return any(os.path.basename(part) in names for part in command.split(b"\0"))
 
 
 # --- Slurm ------------------------------------------------------------------------------------------------------------
@@ -528,6 +604,7 @@ class Power:
         provider_factory: Callable[[str, Group], Provider] = make_provider,
         sleep: Callable[[float], None] = time.sleep,
         max_workers: int = MAX_WORKERS,
+        claims: Claims | None = None,
     ) -> None:
         self.config = config
         self.runner = runner
@@ -535,6 +612,8 @@ class Power:
         self.sleep = sleep
         self.max_workers = max_workers
         self.providers: dict[str, Provider] = {}
+        self.claims = claims or Claims(config.state_dir)
+        self.counts: Counter[str] = Counter()
 
     def provider(self, group: Group) -> Provider:
         if group.name not in self.providers:
@@ -578,8 +657,27 @@ class Power:
             return False
 
     def resume(self, nodes: list[str]) -> int:
-        launch_failed: list[str] = []
-        failed = self.each("resume", nodes, lambda node, group: self.resume_one(node, group, launch_failed))
+        ours = [node for node, group in plan(self.config, nodes).items() if group is not None]
+        pid = os.getpid()
+        try:
+            self.claims.claim(ours, pid)
+        except OSError as exc:
+            LOG.error("resume: cannot claim %s in %s: %s", ",".join(ours), self.config.state_dir, exc)
+        try:
+            return self.resume_claimed(nodes, ours)
+        finally:
+            self.claims.release(ours, pid)
+
+    def resume_claimed(self, nodes: list[str], ours: list[str]) -> int:
+        refused = self.over_cap(ours)
+        for node in refused:
+            reason = f"hpcstack-power: launch refused: max_nodes ({self.config.max_nodes}) nodes are powered up"
+            LOG.warning("resume %s: refused, max_nodes (%d) nodes are powered up", node, self.config.max_nodes)
+            self.try_update("resume", node, "state=DOWN", f"reason={reason}")
+        launch_failed: list[str] = list(refused)
+        todo = [node for node in nodes if node not in refused]
+        failed = self.each("resume", todo, lambda node, group: self.resume_one(node, group, launch_failed))
+        failed += refused
         if launch_failed:
             backoff = self.config.launch_backoff
             LOG.info("resume: powering down %s in %g s, so that Slurm may try again", ",".join(launch_failed), backoff)
@@ -588,6 +686,26 @@ class Power:
                 if self.try_update("resume", node, "state=POWER_DOWN"):
                     LOG.info("resume %s: powered down after the failed launch", node)
         return 1 if failed else 0
+
+    def over_cap(self, nodes: list[str]) -> list[str]:
+        """The nodes of this resume beyond max_nodes powered up (all groups), counting every other node of the groups
+        Slurm has not powered down; all of them where the states cannot be read."""
+        cap = self.config.max_nodes
+        if not cap or not nodes:
+            return []
+        try:
+            states = node_states(self.runner(["scontrol", "--oneliner", "show", "node"]))
+        except ScontrolError as exc:
+            LOG.error("resume: cannot count the powered-up nodes for max_nodes: %s", exc)
+            return list(nodes)
+        requested = set(nodes)
+        others = sum(
+            1
+            for group in self.config.groups
+            for node in group.nodes
+            if node not in requested and "POWERED_DOWN" not in states.get(node, "POWERED_DOWN").split("+")
+        )
+        return nodes[max(0, cap - others) :]
 
     def resume_one(self, node: str, group: Group, launch_failed: list[str]) -> bool:
         provider = self.provider(group)
@@ -629,7 +747,9 @@ class Power:
         - an instance whose node Slurm has powered down (or that is in no group) is removed once it is older than
           orphan_grace: a leak, e.g. a SuspendProgram that failed or an instance started behind Slurm's back;
         - a node Slurm has powered up whose instance vanished (or stopped) is powered down (POWER_DOWN_FORCE), so
-          Slurm starts it again when a job needs it; a node left DOWN by a failed launch is the back-off's.
+          Slurm starts it again when a job needs it; a node left DOWN by a failed launch is the back-off's;
+        - a node left powering up with no instance and no resume at work is powered down (reset_stuck).
+        What it did is added to the counters in the state directory, which the Slurm metrics collector exports.
         """
         try:
             states = node_states(self.runner(["scontrol", "--oneliner", "show", "node"]))
@@ -637,6 +757,8 @@ class Power:
             LOG.error("reconcile: cannot read the nodes' states: %s", exc)
             return 1
         failed = False
+        # Nodes with a running instance; a group whose provider does not answer counts as all running (not stuck).
+        running: set[str] = set()
         for group in self.config.groups:
             provider = self.provider(group)
             try:
@@ -644,7 +766,9 @@ class Power:
             except ProviderError as exc:
                 LOG.error("reconcile %s: %s", group.name, exc)
                 failed = True
+                running.update(group.nodes)
                 continue
+            running.update(node for node, instance in instances.items() if instance.running)
             for node, instance in instances.items():
                 flags = states.get(node, "POWERED_DOWN").split("+")
                 orphan = node not in group.nodes or ("POWERED_DOWN" in flags and "POWERING_UP" not in flags)
@@ -656,6 +780,7 @@ class Power:
                         failed = True
                         continue
                     LOG.warning("reconcile %s: removed a %s Slurm has not powered up", node, provider.kind)
+                    self.counts["removed"] += 1
             for node in group.nodes:
                 state = states.get(node, "")
                 flags = state.split("+")
@@ -667,8 +792,67 @@ class Power:
                 LOG.warning("reconcile %s: Slurm has it powered up (%s) but its %s is gone", node, state, provider.kind)
                 with contextlib.suppress(ProviderError):
                     provider.remove(node)
-                failed |= not self.try_update("reconcile", node, "state=POWER_DOWN_FORCE")
+                if self.try_update("reconcile", node, "state=POWER_DOWN_FORCE"):
+                    self.counts["powered_down"] += 1
+                else:
+                    failed = True
+        if not self.reset_stuck(states, running):
+            failed = True
+        self.record(now())
         return 1 if failed else 0
+
+    def record(self, when: float) -> None:
+        """Add this run's counts to the reconciler's counters (read by the Slurm metrics collector)."""
+        path = os.path.join(self.config.state_dir, RECONCILE_STATE)
+        totals = dict.fromkeys(RECONCILE_COUNTERS, 0)
+        unreadable = (OSError, ValueError, AttributeError, TypeError)  # none yet, or not ours: start again
+        with contextlib.suppress(*unreadable), open(path, encoding="utf-8") as handle:
+            totals.update({key: int(value) for key, value in json.load(handle).items() if key in totals})
+        totals = {key: value + self.counts[key] for key, value in totals.items()}
+        try:
+            scratch = f"{path}.{os.getpid()}"
+            with open(scratch, "w", encoding="utf-8") as handle:
+                json.dump({**totals, "last_run": round(when, 3)}, handle, sort_keys=True)
+            os.chmod(scratch, 0o644)
+            os.replace(scratch, path)
+        except OSError as exc:
+            LOG.warning("reconcile: cannot write its counters to %s: %s", path, exc)
+
+    def stuck(self, states: dict[str, str], running: set[str]) -> list[str]:
+        """Nodes powering up with no running instance and no resume at work on them."""
+        return [
+            node
+            for group in self.config.groups
+            for node in group.nodes
+            if "POWERING_UP" in states.get(node, "").split("+") and node not in running and not self.claims.held(node)
+        ]
+
+    def reset_stuck(self, states: dict[str, str], running: set[str]) -> bool:
+        """Power down (POWER_DOWN_FORCE: their jobs are requeued) the nodes left powering up by a resume that ended
+        without starting them, e.g. killed with slurmctld's restart; Slurm would otherwise wait out ResumeTimeout."""
+        if not os.access(self.config.state_dir, os.W_OK):
+            LOG.warning(
+                "reconcile: no claims directory %s; nodes left powering up are not looked for", self.config.state_dir
+            )
+            return True
+        candidates = self.stuck(states, running)
+        if not candidates:
+            return True
+        # slurmctld sets POWERING_UP, then runs the ResumeProgram that claims the node: give it the time to.
+        self.sleep(CLAIM_WAIT)
+        try:
+            states = node_states(self.runner(["scontrol", "--oneliner", "show", "node"]))
+        except ScontrolError as exc:
+            LOG.error("reconcile: cannot read the nodes' states: %s", exc)
+            return False
+        ok = True
+        for node in sorted(set(candidates) & set(self.stuck(states, running))):
+            LOG.warning("reconcile %s: powering up (%s) with no instance and no resume at work", node, states[node])
+            if self.try_update("reconcile", node, "state=POWER_DOWN_FORCE"):
+                self.counts["reset"] += 1
+            else:
+                ok = False
+        return ok
 
     def launch_failed_reason(self, node: str) -> bool:
         """Whether the node's reason is a failed launch's, whose back-off powers it down."""
@@ -676,7 +860,7 @@ class Power:
             line = self.runner(["scontrol", "--oneliner", "show", "node", node])
         except ScontrolError:
             return False
-        return "Reason=hpcstack-power: launch failed" in line
+        return re.search(r"Reason=hpcstack-power: launch (failed|refused)", line) is not None
 
     def resume_fail(self, nodes: list[str]) -> int:
         def work(node: str, group: Group) -> bool:

@@ -358,6 +358,8 @@ def test_elastic_nodes_are_cloud_nodes_in_a_partition_of_their_own_that_alone_po
     assert model["power"]["cluster"] == "hpc"
     assert model["power"]["launch_backoff"] == 30
     assert model["power"]["orphan_grace"] == 10
+    assert model["power"]["max_nodes"] == 0
+
     assert group["nodes"] == [f"burst{i:02d}" for i in range(1, 17)]
     assert group["docker"] == {
         "image": "hpcstack/node:hpc",
@@ -369,6 +371,18 @@ def test_elastic_nodes_are_cloud_nodes_in_a_partition_of_their_own_that_alone_po
         "devices": [],
         "image_from": "c01",
     }
+
+
+def test_the_power_programs_get_numbers_where_the_command_line_gave_strings():
+    """-e slurm_power_max_nodes=8 is a string: hpcstack-power.json has the number its programs check for."""
+    settings = {**POWER, "power_launch_backoff": "45", "power_orphan_grace": "600", "power_max_nodes": "8"}
+    model = cluster(host("c01"), cloud_nodes=[elastic()], **settings)
+    assert model["errors"] == []
+    assert (model["power"]["launch_backoff"], model["power"]["orphan_grace"], model["power"]["max_nodes"]) == (
+        45,
+        600,
+        8,
+    )
 
 
 def test_without_elastic_nodes_nothing_power_saves_and_the_restart_digest_is_unchanged():
@@ -406,6 +420,8 @@ def test_without_elastic_nodes_nothing_power_saves_and_the_restart_digest_is_unc
         ([elastic()], {"power_resume_rate": -1}, "slurm_power_resume_rate is -1"),
         ([elastic()], {"power_launch_backoff": "x"}, "slurm_power_launch_backoff is 'x'"),
         ([elastic()], {"power_orphan_grace": -5}, "slurm_power_orphan_grace is -5"),
+        ([elastic()], {"power_max_nodes": -1}, "slurm_power_max_nodes is -1: give a whole number of nodes"),
+        ([elastic()], {"power_max_nodes": "4 nodes"}, "slurm_power_max_nodes is '4 nodes'"),
     ],
 )
 def test_every_elastic_node_problem_names_the_variable(groups, settings, message):

@@ -12,7 +12,9 @@ subprocess.run is replaced by a replay of those files, so the whole script runs 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -62,10 +64,14 @@ class Replay:
         return subprocess.CompletedProcess(argv, self.exit_codes.get(command, 0), stdout, stderr)
 
 
-def scrape(monkeypatch: pytest.MonkeyPatch, replay: Replay, now: float | None = None) -> dict[str, dict]:
+def scrape(
+    monkeypatch: pytest.MonkeyPatch, replay: Replay, now: float | None = None, reconcile_state: str = "/nonexistent"
+) -> dict[str, dict]:
     """Run the collector once through a registry, as main() does; {metric name: {labels tuple: value}}."""
     monkeypatch.setattr(slurm_metrics.subprocess, "run", replay)
-    collector = slurm_metrics.SlurmCollector(lambda cmd: slurm_metrics.run_command(cmd, 20), now=lambda: now or 0.0)
+    collector = slurm_metrics.SlurmCollector(
+        lambda cmd: slurm_metrics.run_command(cmd, 20), now=lambda: now or 0.0, reconcile_state=reconcile_state
+    )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     samples: dict[str, dict] = {}
@@ -269,3 +275,71 @@ def test_label_values_are_escaped(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     samples = scrape(monkeypatch, replay)
 
     assert value(samples, "slurm_node_reason", node="hpc-compute02", state="drained", reason=reason) == 1
+
+
+# --- elastic nodes (power saving) -----------------------------------------------------------------------------------
+# sinfo's long states of power saving nodes: ~ powered down, # powering up, % powering down (a failed launch leaves
+# the node down, powering up, with the power program's reason).
+ELASTIC_SINFO = """hpc-compute01|batch*|idle|0/2/0/2|24105|0|none|
+hpc-burst01|cloud|idle~|0/0/2/2|2048|0|none|
+hpc-burst02|cloud|idle#|0/2/0/2|2048|0|none|
+hpc-burst03|cloud|idle%|0/0/2/2|2048|0|none|
+hpc-burst04|cloud|down#|0/0/2/2|2048|0|hpcstack-power: launch failed: No such image: hpcstack/node:missing|
+"""
+
+
+def elastic_replay(tmp_path: Path) -> Replay:
+    directory = tmp_path / "elastic"
+    shutil.copytree(FIXTURES / "slurm-22.05" / "busy", directory)
+    (directory / "sinfo.txt").write_text(ELASTIC_SINFO)
+    return Replay(directory)
+
+
+def test_power_saving_states_and_failed_launches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    samples = scrape(monkeypatch, elastic_replay(tmp_path))
+    assert value(samples, "slurm_nodes_powered_down") == 1
+    assert value(samples, "slurm_nodes_powering_up") == 2
+    assert value(samples, "slurm_nodes_powering_down") == 1
+    assert value(samples, "slurm_nodes_launch_failed") == 1
+    assert samples["slurm_node_power"] == {
+        (("node", "hpc-burst01"), ("power", "powered_down")): 1,
+        (("node", "hpc-burst02"), ("power", "powering_up")): 1,
+        (("node", "hpc-burst03"), ("power", "powering_down")): 1,
+        (("node", "hpc-burst04"), ("power", "powering_up")): 1,
+    }
+    # The states without their suffixes, as before: a powered-down idle node is idle.
+    assert value(samples, "slurm_node_state", node="hpc-burst01", state="idle") == 1
+    assert value(samples, "slurm_nodes_down") == 1
+
+
+def test_no_power_saving_gives_zero_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    samples = scrape(monkeypatch, Replay(FIXTURES / VERSIONS[0] / "busy"))
+    assert value(samples, "slurm_nodes_powered_down") == 0
+    assert value(samples, "slurm_nodes_launch_failed") == 0
+    assert "slurm_node_power" not in samples
+    assert "hpcstack_power_reconcile_removed_total" not in samples  # no reconciler here
+
+
+def test_the_reconcilers_counters(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    state = tmp_path / "reconcile.json"
+    state.write_text(json.dumps({"removed": 3, "powered_down": 1, "reset": 2, "last_run": 1_700_000_000.5}))
+    samples = scrape(monkeypatch, Replay(FIXTURES / VERSIONS[0] / "busy"), reconcile_state=str(state))
+    assert value(samples, "hpcstack_power_reconcile_removed_total") == 3
+    assert value(samples, "hpcstack_power_reconcile_powered_down_total") == 1
+    assert value(samples, "hpcstack_power_reconcile_reset_total") == 2
+    assert value(samples, "hpcstack_power_reconcile_last_run_timestamp_seconds") == 1_700_000_000.5
+    assert ((("collector", "reconcile"),)) not in samples["slurm_collector_success"]
+
+
+@pytest.mark.parametrize(
+    "content", ["{not json", "[]", '{"removed": -1, "powered_down": 0, "reset": 0, "last_run": 1}']
+)
+def test_an_unreadable_reconciler_file_is_a_failed_collector(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: str
+) -> None:
+    state = tmp_path / "reconcile.json"
+    state.write_text(content)
+    samples = scrape(monkeypatch, Replay(FIXTURES / VERSIONS[0] / "busy"), reconcile_state=str(state))
+    assert value(samples, "slurm_collector_success", collector="reconcile") == 0
+    assert "hpcstack_power_reconcile_removed_total" not in samples
+    assert value(samples, "slurm_nodes_mix") == 1  # the Slurm figures stay

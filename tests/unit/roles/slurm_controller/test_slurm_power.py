@@ -14,8 +14,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +207,7 @@ def config(**changes: Any) -> Any:
     return slurm_power.parse_config({**json.loads(json.dumps(CONFIG)), **changes}, "/etc/slurm/hpcstack-power.json")
 
 
-def power(client: FakeClient, scontrol: Scontrol, cfg: Any = None) -> Any:
+def power(client: FakeClient, scontrol: Scontrol, cfg: Any = None, claims: Any = None) -> Any:
     """A Power whose docker provider talks to client, and whose back-off sleep is recorded among the events."""
 
     def provider(cluster: str, group: Any) -> Any:
@@ -214,7 +216,7 @@ def power(client: FakeClient, scontrol: Scontrol, cfg: Any = None) -> Any:
     def sleep(seconds: float) -> None:
         scontrol.calls.append(["sleep", str(seconds)])
 
-    return slurm_power.Power(cfg or config(), runner=scontrol, provider_factory=provider, sleep=sleep)
+    return slurm_power.Power(cfg or config(), runner=scontrol, provider_factory=provider, sleep=sleep, claims=claims)
 
 
 def messages(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> list[str]:
@@ -273,6 +275,10 @@ def bad(path: Path, edit: Any) -> dict[str, Any]:
         (lambda d: d["groups"][0].update(nodes=["hpc burst01"]), "groups[0].nodes[0]"),
         (lambda d: d["groups"][0].update(nodes=["a" * 65]), "groups[0].nodes[0]"),
         (lambda d: d["groups"].append(dict(d["groups"][0], name="more")), "groups[1].nodes[0]"),
+        (lambda d: d.update(max_nodes=-1), "max_nodes: must be a non-negative whole number"),
+        (lambda d: d.update(max_nodes="4"), "max_nodes"),
+        (lambda d: d.update(max_nodes=True), "max_nodes"),
+        (lambda d: d.update(state_dir="var/lib/x"), "state_dir: must be an absolute path"),
     ],
 )
 def test_bad_config_exits_2_naming_the_key(
@@ -837,3 +843,183 @@ def test_reconcile_is_an_action_without_arguments(config_file: Path, monkeypatch
     assert scontrol.calls == [["scontrol", "--oneliner", "show", "node"]]
     with pytest.raises(SystemExit):
         slurm_power.main(["--config", str(config_file), "reconcile", "hpc-burst01"], program="hpcstack-power")
+
+
+# --- resume claims, max_nodes, nodes left powering up ---------------------------------------------------------------
+class Starts(FakeClient):
+    """A client that notes, when each container starts, which claim files the resume holds."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__()
+        self.state_dir = state_dir
+        self.claimed: dict[str, str] = {}
+
+    def start(self, container: str) -> None:
+        super().start(container)
+        path = self.state_dir / f"{container}.resume"
+        self.claimed[container] = path.read_text().strip() if path.exists() else ""
+
+
+def test_resume_claims_its_nodes_while_it_works_and_releases_them(tmp_path: Path) -> None:
+    client, scontrol = Starts(tmp_path), Scontrol()
+    assert power(client, scontrol, config(state_dir=str(tmp_path))).resume(["hpc-burst01", "hpc-burst02"]) == 0
+    assert client.claimed == {"hpc-burst01": str(os.getpid()), "hpc-burst02": str(os.getpid())}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_later_resumes_claim_is_not_released(tmp_path: Path) -> None:
+    claims = slurm_power.Claims(str(tmp_path))
+    claims.claim(["hpc-burst01"], 111)
+    claims.claim(["hpc-burst01"], 222)
+    claims.release(["hpc-burst01"], 111)
+    assert claims.holder("hpc-burst01") == 222
+    claims.release(["hpc-burst01"], 222)
+    assert claims.holder("hpc-burst01") is None
+
+
+def test_a_claim_holds_only_while_its_process_runs_this_program(tmp_path: Path) -> None:
+    claims = slurm_power.Claims(str(tmp_path))
+    # A process whose command line names the program, as the background resume's does (python3 PROGRAM ...).
+    program = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(SCRIPT)])
+    deadline = time.monotonic() + 5
+    while not Path(f"/proc/{program.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the command line is readable once the exec is done
+    try:
+        claims.claim(["hpc-burst02"], program.pid)
+        assert claims.held("hpc-burst02")
+    finally:
+        program.kill()
+        program.wait()
+    assert not claims.held("hpc-burst02")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # not hpcstack-power
+    try:
+        claims.claim(["hpc-burst01"], child.pid)
+        assert not claims.held("hpc-burst01")
+    finally:
+        child.kill()
+        child.wait()
+    claims.claim(["hpc-burst01"], child.pid)  # ended
+    assert not claims.held("hpc-burst01")
+    assert not claims.held("hpc-burst02")  # no claim
+
+
+def test_max_nodes_refuses_the_nodes_beyond_it_as_a_failed_launch(caplog: pytest.LogCaptureFixture) -> None:
+    """max_nodes 1 and both nodes asked for: the first starts; the second is DOWN with the reason (Slurm requeues
+    its job) and powered down after the back-off, so that Slurm tries it again when there is room."""
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.states = {"hpc-burst01": "IDLE+CLOUD+POWERING_UP", "hpc-burst02": "IDLE+CLOUD+POWERING_UP"}
+    cfg = config(max_nodes=1, launch_backoff=0)
+    assert power(client, scontrol, cfg).resume(["hpc-burst01", "hpc-burst02"]) == 1
+    assert sorted(client.made) == ["hpc-burst01"]
+    updates = [argv for argv in scontrol.calls if argv[:2] in (["scontrol", "update"], ["sleep", "0"])]
+    assert updates == [
+        [
+            "scontrol",
+            "update",
+            "nodename=hpc-burst02",
+            "state=DOWN",
+            "reason=hpcstack-power: launch refused: max_nodes (1) nodes are powered up",
+        ],
+        ["scontrol", "update", "nodename=hpc-burst01", "nodeaddr=10.100.1.5", "nodehostname=hpc-burst01"],
+        ["sleep", "0"],
+        ["scontrol", "update", "nodename=hpc-burst02", "state=POWER_DOWN"],
+    ]
+    assert "resume hpc-burst02: refused, max_nodes (1) nodes are powered up" in messages(caplog)
+
+
+@pytest.mark.parametrize(
+    ("other_state", "started"),
+    [("ALLOCATED+CLOUD", []), ("IDLE+CLOUD+POWERING_DOWN", []), ("IDLE+CLOUD+POWERED_DOWN", ["hpc-burst01"])],
+)
+def test_max_nodes_counts_every_other_node_not_powered_down(other_state: str, started: list[str]) -> None:
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.states = {"hpc-burst01": "IDLE+CLOUD+POWERING_UP", "hpc-burst02": other_state}
+    power(client, scontrol, config(max_nodes=1, launch_backoff=0)).resume(["hpc-burst01"])
+    assert sorted(client.made) == started
+
+
+def test_max_nodes_refuses_all_when_the_states_cannot_be_read() -> None:
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.failures = {"--oneliner"}
+    assert power(client, scontrol, config(max_nodes=2, launch_backoff=0)).resume(["hpc-burst01"]) == 1
+    assert client.made == {}
+
+
+def test_no_max_nodes_reads_no_states() -> None:
+    client, scontrol = FakeClient(), Scontrol()
+    assert power(client, scontrol).resume(["hpc-burst01"]) == 0
+    assert ["scontrol", "--oneliner", "show", "node"] not in scontrol.calls
+
+
+def test_reconcile_powers_down_a_node_left_powering_up_with_no_resume_at_work(tmp_path: Path, caplog) -> None:
+    """slurmctld restarted during a resume, which ended with it: the node would power up until ResumeTimeout. A node
+    whose claim is held by a running resume, or that has its container, is left alone."""
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.states = {
+        "hpc-burst01": "ALLOCATED+CLOUD+POWERING_UP",  # no container, no claim: stuck
+        "hpc-burst02": "IDLE+CLOUD+POWERING_UP",  # claimed by this (running) process
+    }
+    claims = slurm_power.Claims(str(tmp_path), alive=lambda pid: pid == os.getpid())
+    claims.claim(["hpc-burst02"], os.getpid())
+    cfg = config(state_dir=str(tmp_path))
+    assert power(client, scontrol, cfg, claims).reconcile(now=lambda: 1_100) == 0
+    assert [argv for argv in scontrol.calls if argv[:2] in (["scontrol", "update"], ["sleep", "5"])] == [
+        ["sleep", "5"],
+        ["scontrol", "update", "nodename=hpc-burst01", "state=POWER_DOWN_FORCE"],
+    ]
+    assert (
+        "reconcile hpc-burst01: powering up (ALLOCATED+CLOUD+POWERING_UP) with no instance and no resume at work"
+        in messages(caplog)
+    )
+
+
+def test_reconcile_leaves_a_node_its_resume_claims_during_the_wait(tmp_path: Path) -> None:
+    """slurmctld sets POWERING_UP before it runs the ResumeProgram: a claim made within the wait counts."""
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.states = {"hpc-burst01": "IDLE+CLOUD+POWERING_UP", "hpc-burst02": "IDLE+CLOUD+POWERED_DOWN"}
+    claims = slurm_power.Claims(str(tmp_path), alive=lambda pid: pid == 4242)
+
+    def sleep(seconds: float) -> None:
+        claims.claim(["hpc-burst01"], 4242)
+
+    reconciler = slurm_power.Power(
+        config(state_dir=str(tmp_path)),
+        runner=scontrol,
+        provider_factory=lambda cluster, group: slurm_power.DockerProvider(cluster, group, lambda settings: client),
+        sleep=sleep,
+        claims=claims,
+    )
+    assert reconciler.reconcile(now=lambda: 1_100) == 0
+    assert [argv for argv in scontrol.calls if "update" in argv] == []
+
+
+def test_reconcile_without_a_claims_directory_resets_nothing(tmp_path: Path, caplog) -> None:
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.states = {"hpc-burst01": "IDLE+CLOUD+POWERING_UP"}
+    assert power(client, scontrol, config(state_dir=str(tmp_path / "none"))).reconcile(now=lambda: 1_100) == 0
+    assert [argv for argv in scontrol.calls if "update" in argv] == []
+    assert any("no claims directory" in line for line in messages(caplog, logging.WARNING))
+
+
+def test_reconcile_leaves_a_refused_launch_to_its_back_off() -> None:
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.states = {"hpc-burst01": "DOWN+CLOUD"}
+    scontrol.reasons = {"hpc-burst01": "hpcstack-power: launch refused: max_nodes (1) nodes are powered up"}
+    assert power(client, scontrol).reconcile(now=lambda: 1_100) == 0
+    assert [argv for argv in scontrol.calls if "update" in argv] == []
+
+
+def test_reconcile_adds_what_it_did_to_its_counters(tmp_path: Path) -> None:
+    """The counters the Slurm metrics collector exports: totals over the runs, and when it last ran."""
+    client, scontrol = FakeClient(), Scontrol()
+    scontrol.states = {"hpc-burst01": "IDLE+CLOUD+POWERED_DOWN", "hpc-burst02": "ALLOCATED+CLOUD"}
+    client.made["hpc-burst01"] = elastic("hpc-burst01", created=1_000)  # a leak: removed
+    cfg = config(state_dir=str(tmp_path))
+    assert power(client, scontrol, cfg).reconcile(now=lambda: 1_400) == 0  # and hpc-burst02 has no container
+    counters = tmp_path / "reconcile.json"
+    assert json.loads(counters.read_text()) == {"removed": 1, "powered_down": 1, "reset": 0, "last_run": 1_400}
+    assert counters.stat().st_mode & 0o777 == 0o644
+    scontrol.states = {"hpc-burst01": "IDLE+CLOUD+POWERED_DOWN", "hpc-burst02": "IDLE+CLOUD+POWERED_DOWN"}
+    assert power(client, scontrol, cfg).reconcile(now=lambda: 1_460) == 0
+    assert json.loads(counters.read_text()) == {"removed": 1, "powered_down": 1, "reset": 0, "last_run": 1_460}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["reconcile.json"]
