@@ -28,11 +28,11 @@ SCENARIOS ?= $(filter $(SCENARIO_DIRS),$(SCENARIOS_LONGEST_FIRST)) $(filter-out 
 MOLECULE_JOBS ?= 2
 # What `make molecule` runs side by side.
 DAEMON_TESTS ?= $(addprefix molecule-,$(SCENARIOS))
-# What `make test` runs in its two lanes, longest first by CI's figures (the main job's cluster test, the two Slurm
-# scenarios, the integration tests, then the other scenarios); the static checks start at once, while the images
-# are built, since they need only the virtualenv.
-TEST_LANES ?= cluster-test-steps $(addprefix molecule-,$(wordlist 1,2,$(SCENARIOS))) test-integration \
-  $(addprefix molecule-,$(wordlist 3,$(words $(SCENARIOS)),$(SCENARIOS))) test-checks
+# `make test` runs two lanes side by side, each one part after another, as balanced by CI's figures (seconds:
+# cluster test 1,271, integration 472, monitoring 426, munge 261, nvidia 290 | checks 409, slurm_bookworm 840,
+# slurm_trixie 770, bastion 347, spack 301). A scenario not named in lane A runs in lane B.
+LANE_A ?= cluster-test-steps test-integration molecule-monitoring molecule-munge molecule-nvidia_toolkit
+LANE_B ?= test-checks $(filter-out $(LANE_A),$(addprefix molecule-,$(SCENARIOS)))
 
 .PHONY: help
 help: ## list the targets
@@ -65,11 +65,13 @@ WHEEL_REQUIREMENTS := $(wildcard playbooks/files/workloads/*/requirements.txt)
 
 wheels: .cache/wheels/.done ## the workloads' Python wheels (ReFrame, Streamlit) in .cache/wheels, for nodes without an index
 
+# Under a lock: `make test`'s two lanes may both ask for them.
 engine: ## make a Docker engine available (installs/starts Debian's docker.io only when none answers)
-	tools/docker-engine.sh
+	@mkdir -p .cache
+	flock .cache/engine.lock tools/docker-engine.sh
 
 images: engine ## build the local Debian base images when missing
-	tools/build-images.sh
+	flock .cache/images.lock tools/build-images.sh
 
 # The local cluster's containers run one suite (inventories/local: docker_node_image); the tests run both.
 CLUSTER_SUITES ?= bookworm
@@ -117,12 +119,20 @@ cluster-down: venv-runtime ## remove the local cluster's containers (and the bas
 
 # --- tests -------------------------------------------------------------------------------------------------
 .PHONY: test cluster-test lint unit integration argspecs sanity collection molecule molecule-setup
-# One pool of two lanes: the static checks, the integration tests, the main job's cluster test and the molecule
-# scenarios, longest first (the cluster test), each started as soon as a lane is free and its set-up is made. The
-# checks need only the virtualenv, so they run while the base images are built; every lane's output is printed whole
-# when it ends, with its stages' times.
-test: ## everything CI runs: lint, unit and integration tests, argument specs, sanity, collection, molecule and the main job's cluster test
-	@$(STAGE) lanes $(MAKE) --no-print-directory --keep-going --jobs=2 --output-sync=target $(TEST_LANES)
+# Two lanes (LANE_A, LANE_B): lane B starts with the static checks, which need only the virtualenv, while lane A
+# builds the base images. A lane goes on after a part fails and fails at its end; every part's output is printed
+# whole when it ends, with its stages' times. (make's own job pool started the short parts first: its waiting jobs
+# are taken last in, first out.)
+test: venv ## everything CI runs: lint, unit and integration tests, argument specs, sanity, collection, molecule and the main job's cluster test
+	@$(STAGE) lanes $(MAKE) --no-print-directory --keep-going --jobs=2 --output-sync=target lane-a lane-b \
+	  HPCSTACK_TEST_RUN=$$(date +%s%N)
+
+.PHONY: lane-a lane-b
+lane-a lane-b:
+	@failed=""; for part in $(if $(filter lane-a,$@),$(LANE_A),$(LANE_B)); do \
+	  $(MAKE) --no-print-directory $$part || failed="$$failed $$part"; \
+	done; \
+	if [[ -n $$failed ]]; then echo "=== $@: failed:$$failed"; exit 1; fi
 
 .PHONY: test-checks test-integration
 test-checks: venv
@@ -138,8 +148,7 @@ test-integration: venv images
 # One converge of the local topology serves the main job and its tests: no molecule scenario converges it again.
 cluster-test: cluster-test-steps ## make cluster, tested: a --check preview on its fresh containers, tests/cluster on it (health suite, the site link, services through the bastion, check mode changes nothing), a no-op re-run
 
-# The steps, which `make test` runs in one lane beside the scenarios. Their set-up is the scenarios' (molecule-setup):
-# made once, so make starts this, the longest, first.
+# The steps, which `make test` runs first in lane A. Their set-up is the scenarios' (molecule-setup).
 .PHONY: cluster-test-steps
 cluster-test-steps: molecule-setup
 	@$(STAGE) cluster-test-containers ansible-playbook -i $(INVENTORY) playbooks/docker_nodes.yml
@@ -177,14 +186,14 @@ collection: venv ## build the collection, install it offline and use it by FQCN
 
 molecule: ## run the molecule scenarios (SCENARIOS="munge ..." to choose; MOLECULE_JOBS=1: one at a time)
 	@# Every scenario's target needs molecule-setup: this make makes it once, before any scenario starts.
+	@# (`make test` runs the scenarios in its two lanes instead: LANE_A, LANE_B.)
 	@$(STAGE) molecule $(MAKE) --no-print-directory --keep-going --jobs=$(MOLECULE_JOBS) --output-sync=target \
 	  $(DAEMON_TESTS)
 
-# What every daemon test needs, made once before any starts: the network and the apt cache every scenario's create
-# makes (two creates racing would both try to make them).
+# What every daemon test needs: the network and the apt cache every scenario's create makes (under a lock, once per
+# `make test` run: two creates racing would both try to make them).
 molecule-setup: venv images wheels
-	@ansible-playbook -i localhost, -c local -e ansible_python_interpreter=$(CURDIR)/$(VENV)/bin/python \
-	  -e '{"molecule_yml": {"platforms": []}}' molecule/shared/create.yml > /dev/null
+	@VENV=$(VENV) tools/molecule-setup.sh
 
 molecule-%: molecule-setup
 	@$(STAGE) molecule-$* molecule test -s $*
