@@ -72,9 +72,11 @@ options:
     description:
       - The role groups a tag or label may name. Any other value is ignored with a warning. A parent group of
         O(parent_groups) cannot be listed here.
+      - V(slurm_elastic) holds the elastic nodes the power programs start (provider ec2), while they run; it is in
+        no parent group, so no play of C(site.yml) converges them.
     type: list
     elements: str
-    default: [bastion, slurm_controller, slurmdbd, slurm_compute, monitoring, spack_buildhost]
+    default: [bastion, slurm_controller, slurmdbd, slurm_compute, monitoring, spack_buildhost, slurm_elastic]
   parent_groups:
     description:
       - Groups made of role groups, as in C(inventories/local). The default puts every host that holds the munge

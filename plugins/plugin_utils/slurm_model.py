@@ -80,7 +80,22 @@ RESTART_KEYS = (
     "SlurmctldParameters",
 )
 # Elastic nodes (Slurm power saving): the providers that start them, and the collection's programs slurmctld runs.
-CLOUD_PROVIDERS = ("docker",)
+CLOUD_PROVIDERS = ("docker", "ec2")
+# The ec2 provider's settings, as the power program checks them again (roles/slurm_controller/files/slurm_power.py).
+EC2_PATTERNS = {
+    "region": re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]"),
+    "image_id": re.compile(r"ami-[0-9a-f]{8,17}"),
+    "instance_type": re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+"),
+    "subnet_id": re.compile(r"subnet-[0-9a-f]{8,17}"),
+    "instance_profile": re.compile(
+        r"[A-Za-z0-9+=,.@_-]{1,128}|arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/[\w+=,.@/-]{1,512}"
+    ),
+    "munge_key_parameter": re.compile(r"/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*"),
+    "conf_server": re.compile(r"[A-Za-z0-9.-]{1,253}:[0-9]{1,5}"),
+}
+EC2_SECURITY_GROUP = re.compile(r"sg-[0-9a-f]{8,17}")
+EC2_ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
+EC2_TAG = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
 POWER_PROGRAMS = {
     "ResumeProgram": "/usr/local/sbin/hpcstack-resume",
     "SuspendProgram": "/usr/local/sbin/hpcstack-suspend",
@@ -353,6 +368,43 @@ def docker_settings(problems: Problems, label: str, given: Any) -> dict[str, Any
     return settings
 
 
+def ec2_settings(problems: Problems, label: str, given: Any) -> dict[str, Any] | None:
+    """Return the checked settings of a node group's ec2 provider (what the power programs read), or None."""
+    if not isinstance(given, Mapping):
+        problems.add("cloud", f"{label}.ec2 must be a mapping ({', '.join(EC2_PATTERNS)}, security_group_ids)")
+        return None
+    settings: dict[str, Any] = {}
+    for key, pattern in EC2_PATTERNS.items():
+        value = given.get(key)
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            problems.add("cloud", f"{label}.ec2.{key} is {value!r}: missing or not a valid {key.replace('_', ' ')}")
+            return None
+        settings[key] = value
+    groups = given.get("security_group_ids")
+    if (
+        not isinstance(groups, list)
+        or not groups
+        or not all(isinstance(group, str) and EC2_SECURITY_GROUP.fullmatch(group) for group in groups)
+    ):
+        problems.add("cloud", f"{label}.ec2.security_group_ids must be a list of security group ids (sg-...)")
+        return None
+    settings["security_group_ids"] = groups
+    endpoint = given.get("endpoint_url")
+    if endpoint is not None and not (isinstance(endpoint, str) and EC2_ENDPOINT.fullmatch(endpoint)):
+        problems.add("cloud", f"{label}.ec2.endpoint_url is {endpoint!r}: give an http(s) URL")
+        return None
+    settings["endpoint_url"] = endpoint
+    tags = given.get("tags") or {}
+    if not isinstance(tags, Mapping) or not all(
+        isinstance(key, str) and EC2_TAG.fullmatch(key) and isinstance(value, str) and EC2_TAG.fullmatch(value)
+        for key, value in tags.items()
+    ):
+        problems.add("cloud", f"{label}.ec2.tags must map tag names to values (letters, digits, spaces and _.:/=+@-)")
+        return None
+    settings["tags"] = dict(tags)
+    return settings
+
+
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
@@ -430,7 +482,7 @@ def cloud_groups(
         if provider not in CLOUD_PROVIDERS:
             problems.add("cloud", f"{label}.provider is {provider!r}: use one of {', '.join(CLOUD_PROVIDERS)}")
             continue
-        settings = docker_settings(problems, label, group.get("docker"))
+        settings = (docker_settings if provider == "docker" else ec2_settings)(problems, label, group.get(provider))
         if settings is None:
             continue
         options = check_parameters(

@@ -22,9 +22,10 @@ slurmctld waits for these programs, so they only expand the hostlist, check the 
 - bake (run by Ansible, in the foreground): make a group's image from a converged compute node container; prints
   one JSON line.
 
-A node that is in no group of the configuration is never touched. Only the standard library and Debian's
-python3-docker (5.0.3 on Debian 12: its low-level APIClient only) are used; docker is imported when a client is made.
-A provider is a small class with resume(node) and remove(node); PROVIDERS names them.
+A node that is in no group of the configuration is never touched. Only the standard library, Debian's
+python3-docker (5.0.3 on Debian 12: its low-level APIClient only) and python3-boto3 are used, each imported when a
+client is made. A provider is a small class with resume(node), remove(node) and instances(); PROVIDERS names them:
+docker (a container per node) and ec2 (an instance per node; see Ec2Provider).
 """
 
 from __future__ import annotations
@@ -580,7 +581,199 @@ class DockerProvider(Provider):
         return True
 
 
-PROVIDERS: dict[str, type[Provider]] = {"docker": DockerProvider}
+# --- EC2 provider -----------------------------------------------------------------------------------------------------
+EC2_PATTERNS = {
+    "region": re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]"),
+    "image_id": re.compile(r"ami-[0-9a-f]{8,17}"),
+    "instance_type": re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+"),
+    "subnet_id": re.compile(r"subnet-[0-9a-f]{8,17}"),
+    "security_group": re.compile(r"sg-[0-9a-f]{8,17}"),
+    "instance_profile": re.compile(
+        r"[A-Za-z0-9+=,.@_-]{1,128}|arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/[\w+=,.@/-]{1,512}"
+    ),
+    "munge_key_parameter": re.compile(r"/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*"),
+    "conf_server": re.compile(r"[A-Za-z0-9.-]{1,253}:[0-9]{1,5}"),
+    "endpoint_url": re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?"),
+    "tag": re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}"),
+}
+# Instance states that count: a terminated (or shutting-down) instance is gone.
+EC2_LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+# Run by cloud-init at the instance's first boot (user data): the node takes its Slurm name, fetches the munge key
+# from SSM Parameter Store (a SecureString, through the instance profile; the key is never in the user data) and
+# starts slurmd configless. The AMI has munge, slurmd and the AWS CLI (e.g. baked from a converged compute node).
+EC2_USER_DATA = """#!/bin/bash
+set -euo pipefail
+hostnamectl set-hostname {node}
+umask 077
+aws ssm get-parameter --region {region} --name {parameter} --with-decryption --query Parameter.Value --output text \\
+  | base64 --decode > /etc/munge/munge.key
+chown munge:munge /etc/munge/munge.key
+chmod 0400 /etc/munge/munge.key
+systemctl restart munge
+echo 'SLURMD_OPTIONS="-N {node} --conf-server {conf_server}"' > /etc/default/slurmd
+systemctl enable slurmd
+systemctl restart slurmd
+"""
+
+
+def boto3_module() -> Any:
+    """boto3, imported when an EC2 client is made (Debian's python3-boto3)."""
+    try:
+        import boto3  # pylint: disable=import-outside-toplevel  # only the ec2 provider needs it
+
+        return boto3
+    except ImportError as exc:
+        raise ProviderError("python3-boto3 is not installed: the ec2 provider needs it") from exc
+
+
+class Ec2Provider(Provider):
+    """Instances in the cluster's private subnet, with its security groups and an instance profile that may read the
+    munge key's SSM parameter; IMDSv2 required; tagged so that the hybrid inventory plugin and the reconciler see them.
+    Suspend terminates."""
+
+    name = "ec2"
+    kind = "instance"
+
+    def __init__(self, cluster: str, group: Group, client_factory: Callable[[dict[str, Any]], Any] | None = None):
+        super().__init__(cluster, group)
+        self.client_factory = client_factory
+
+    @classmethod
+    def check_settings(cls, settings: Any, key: str) -> dict[str, Any]:
+        settings = _mapping(settings, key)
+        checked: dict[str, Any] = {}
+        for name in ("region", "image_id", "instance_type", "subnet_id", "instance_profile", "munge_key_parameter",
+                     "conf_server"):  # fmt: skip
+            checked[name] = _string(_required(settings, name, key), f"{key}.{name}", EC2_PATTERNS[name])
+        groups = _strings(_required(settings, "security_group_ids", key), f"{key}.security_group_ids")
+        for index, group in enumerate(groups):
+            _string(group, f"{key}.security_group_ids[{index}]", EC2_PATTERNS["security_group"])
+        if not groups:
+            raise ConfigError(f"{key}.security_group_ids: give at least one security group")
+        checked["security_group_ids"] = groups
+        endpoint = settings.get("endpoint_url")
+        checked["endpoint_url"] = (
+            None if endpoint is None else _string(endpoint, f"{key}.endpoint_url", EC2_PATTERNS["endpoint_url"])
+        )
+        tags = _mapping(settings.get("tags") or {}, f"{key}.tags")
+        for tag, value in tags.items():
+            _string(tag, f"{key}.tags", EC2_PATTERNS["tag"])
+            _string(value, f"{key}.tags.{tag}", EC2_PATTERNS["tag"])
+        checked["tags"] = dict(tags)
+        return checked
+
+    def client(self) -> Any:
+        settings = self.group.settings
+        if self.client_factory:
+            return self.client_factory(settings)
+        boto3 = boto3_module()
+        return boto3.session.Session(region_name=settings["region"]).client(
+            "ec2", endpoint_url=settings["endpoint_url"]
+        )
+
+    def call(self, step: str, method: str, **kwargs: Any) -> Any:
+        """One EC2 API call; its errors (botocore's ClientError, BotoCoreError) as ProviderError naming the step."""
+        try:
+            return getattr(self.client(), method)(**kwargs)
+        except ProviderError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # botocore's errors, imported lazily
+            raise ProviderError(f"{step}: {one_line(exc)}") from exc
+
+    def tags(self, node: str) -> list[dict[str, str]]:
+        """The inventory plugin's tags (Name, hpc_cluster, hpc_role), the reconciler's, then the group's own."""
+        tags = {
+            "Name": node,
+            "hpc_cluster": self.cluster,
+            "hpc_role": "slurm_elastic",
+            "org.hpcstack.owner": "hpcstack",
+            "org.hpcstack.cluster": self.cluster,
+            "org.hpcstack.elastic": self.group.name,
+            "org.hpcstack.node": node,
+        }
+        return [{"Key": key, "Value": value} for key, value in {**self.group.settings["tags"], **tags}.items()]
+
+    def user_data(self, node: str) -> str:
+        settings = self.group.settings
+        return EC2_USER_DATA.format(
+            node=node,
+            region=settings["region"],
+            parameter=settings["munge_key_parameter"],
+            conf_server=settings["conf_server"],
+        )
+
+    def find(self, node: str | None = None) -> list[dict[str, Any]]:
+        """The group's live instances (of one node), from describe_instances."""
+        filters = [
+            {"Name": "tag:org.hpcstack.cluster", "Values": [self.cluster]},
+            {"Name": "tag:org.hpcstack.elastic", "Values": [self.group.name]},
+            {"Name": "instance-state-name", "Values": EC2_LIVE_STATES},
+        ]
+        if node:
+            filters.append({"Name": "tag:org.hpcstack.node", "Values": [node]})
+        found: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self.call(
+                "describe instances", "describe_instances", Filters=filters, **({"NextToken": token} if token else {})
+            )
+            found += [instance for reservation in page.get("Reservations", []) for instance in reservation["Instances"]]
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def remove(self, node: str) -> bool:
+        ids = [instance["InstanceId"] for instance in self.find(node)]
+        if ids:
+            self.call("terminate instances", "terminate_instances", InstanceIds=ids)
+        return bool(ids)
+
+    def instances(self) -> list[Instance]:
+        result = []
+        for instance in self.find():
+            tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
+            launched = instance.get("LaunchTime")
+            result.append(
+                Instance(
+                    node=tags.get("org.hpcstack.node", ""),
+                    running=instance["State"]["Name"] in ("pending", "running"),
+                    created=launched.timestamp() if hasattr(launched, "timestamp") else 0.0,
+                )
+            )
+        return result
+
+    def resume(self, node: str) -> str:
+        settings = self.group.settings
+        self.remove(node)  # a leftover of an earlier start
+        answer = self.call(
+            "run instance",
+            "run_instances",
+            ImageId=settings["image_id"],
+            InstanceType=settings["instance_type"],
+            MinCount=1,
+            MaxCount=1,
+            SubnetId=settings["subnet_id"],
+            SecurityGroupIds=settings["security_group_ids"],
+            IamInstanceProfile=(
+                {"Arn": settings["instance_profile"]}
+                if settings["instance_profile"].startswith("arn:")
+                else {"Name": settings["instance_profile"]}
+            ),
+            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
+            UserData=self.user_data(node),
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": self.tags(node)},
+                {"ResourceType": "volume", "Tags": self.tags(node)},
+            ],
+        )
+        (instance,) = answer["Instances"]
+        address = instance.get("PrivateIpAddress")
+        if not address:
+            raise ProviderError(f"instance {instance.get('InstanceId')} has no private address")
+        return address
+
+
+PROVIDERS: dict[str, type[Provider]] = {"docker": DockerProvider, "ec2": Ec2Provider}
 
 
 def make_provider(cluster: str, group: Group) -> Provider:

@@ -459,6 +459,16 @@ def test_tags_cannot_enrol_a_host_in_cluster_or_unknown_groups(tmp_path, ec2, do
     assert {g.name for g in inventory.hosts["only"].get_groups()} == {"ec2"}
 
 
+def test_an_elastic_node_is_listed_in_slurm_elastic_and_in_no_parent_group(tmp_path, ec2, docker_calls) -> None:
+    """The ec2 provider of the power programs tags its instances hpc_role=slurm_elastic: visible to the operator
+    while it runs, never converged by site.yml's plays (which target the parent group cluster and the roles')."""
+    burst = instance("burst01", "slurm_elastic", number=11)
+    ec2.pages["eu-west-1"] = [[*CLUSTER, burst]]
+    inventory = build(tmp_path, sources=["ec2"])
+    assert {g.name for g in inventory.hosts["burst01"].get_groups()} == {"ec2", "slurm_elastic"}
+    assert "burst01" not in members(inventory, "cluster")
+
+
 def test_role_groups_may_not_list_a_parent_group(tmp_path, ec2, docker_calls) -> None:
     with pytest.raises(AnsibleError, match="role_groups lists the parent group"):
         build(tmp_path, role_groups=["slurm_compute", "cluster"])

@@ -309,6 +309,16 @@ POWER = {
     "power_launch_backoff": 30,
     "power_orphan_grace": 10,
 }
+EC2 = {
+    "region": "eu-west-1",
+    "image_id": "ami-0123456789abcdef0",
+    "instance_type": "c6i.large",
+    "subnet_id": "subnet-0123456789abcdef0",
+    "security_group_ids": ["sg-0123456789abcdef0"],
+    "instance_profile": "hpc-compute",
+    "munge_key_parameter": "/hpcstack/munge-key",
+    "conf_server": "10.0.1.10:6817",
+}
 DOCKER = {"image": "hpcstack/node:hpc", "network": "vpc", "image_from": "c01", "etc_hosts": {"c02": "10.254.0.22"}}
 
 
@@ -407,7 +417,17 @@ def test_without_elastic_nodes_nothing_power_saves_and_the_restart_digest_is_unc
         ([elastic(memory="lots")], {}, "(cloud).memory is 'lots'"),
         ([elastic(features="a,b")], {}, "(cloud).features must be a list"),
         ([elastic(suspend_time=-1)], {}, "(cloud).suspend_time is -1"),
-        ([elastic(provider="gcp")], {}, "(cloud).provider is 'gcp': use one of docker"),
+        ([elastic(provider="gcp")], {}, "(cloud).provider is 'gcp': use one of docker, ec2"),
+        ([elastic(provider="ec2")], {}, "(cloud).ec2 must be a mapping"),
+        ([elastic(provider="ec2", ec2={**EC2, "region": "Europe"})], {}, "(cloud).ec2.region is 'Europe'"),
+        ([elastic(provider="ec2", ec2={**EC2, "conf_server": "c:1\nx"})], {}, "(cloud).ec2.conf_server is"),
+        (
+            [elastic(provider="ec2", ec2={**EC2, "security_group_ids": "sg-0123456789abcdef0"})],
+            {},
+            "security_group_ids",
+        ),
+        ([elastic(provider="ec2", ec2={**EC2, "munge_key_parameter": "$(id)"})], {}, "(cloud).ec2.munge_key_parameter"),
+        ([elastic(provider="ec2", ec2={**EC2, "tags": {"a": "b\nc"}})], {}, "(cloud).ec2.tags must map"),
         ([elastic(docker={"network": "vpc"})], {}, "(cloud).docker.image is None"),
         ([elastic(docker={**DOCKER, "image": "x\nRUN y"})], {}, "(cloud).docker.image is 'x\\nRUN y'"),
         ([elastic(docker={**DOCKER, "engine": "tcp://h:2376"})], {}, "(cloud).docker.tls is missing"),
@@ -436,3 +456,12 @@ def test_5000_elastic_nodes_are_one_line_and_one_partition():
         "NodeName=burst[00001-05000] CPUs=4 RealMemory=8000 Feature=cloud,elastic State=CLOUD"
     ]
     assert len(model["power"]["groups"][0]["nodes"]) == 5000
+
+
+def test_an_ec2_group_gives_the_power_programs_its_checked_settings():
+    model = cluster(host("c01"), cloud_nodes=[elastic(provider="ec2", ec2={**EC2, "tags": {"project": "x"}})], **POWER)
+    assert model["errors"] == []
+    group = model["power"]["groups"][0]
+    assert group["provider"] == "ec2"
+    assert group["ec2"] == {**EC2, "endpoint_url": None, "tags": {"project": "x"}}
+    assert "docker" not in group
