@@ -28,11 +28,11 @@ SCENARIOS ?= $(filter $(SCENARIO_DIRS),$(SCENARIOS_LONGEST_FIRST)) $(filter-out 
 MOLECULE_JOBS ?= 2
 # What `make molecule` runs side by side.
 DAEMON_TESTS ?= $(addprefix molecule-,$(SCENARIOS))
-# `make test` runs two lanes side by side, each one part after another, as balanced by CI's figures (seconds:
-# cluster test 1,271, integration 472, monitoring 426, munge 261, nvidia 290 | checks 409, slurm_bookworm 840,
-# slurm_trixie 770, bastion 347, spack 301). A scenario not named in lane A runs in lane B.
-LANE_A ?= cluster-test-steps test-integration molecule-monitoring molecule-munge molecule-nvidia_toolkit
-LANE_B ?= test-checks $(filter-out $(LANE_A),$(addprefix molecule-,$(SCENARIOS)))
+# The parts of `make test`, longest first by CI's figures (seconds, in two lanes: cluster test 1,480, slurm_bookworm
+# 846, slurm_trixie 683, integration 483, monitoring 430, bastion 350, spack 300, nvidia 290, munge 260), except the
+# static checks (558), second: they need only the virtualenv, so they run while the base images are built.
+TEST_PARTS ?= cluster-test-steps test-checks $(addprefix molecule-,$(wordlist 1,2,$(SCENARIOS))) test-integration \
+  $(addprefix molecule-,$(wordlist 3,$(words $(SCENARIOS)),$(SCENARIOS)))
 
 .PHONY: help
 help: ## list the targets
@@ -119,17 +119,20 @@ cluster-down: venv-runtime ## remove the local cluster's containers (and the bas
 
 # --- tests -------------------------------------------------------------------------------------------------
 .PHONY: test cluster-test lint unit integration argspecs sanity collection molecule molecule-setup
-# Two lanes (LANE_A, LANE_B): lane B starts with the static checks, which need only the virtualenv, while lane A
-# builds the base images. A lane goes on after a part fails and fails at its end; every part's output is printed
-# whole when it ends, with its stages' times. (make's own job pool started the short parts first: its waiting jobs
-# are taken last in, first out.)
+# Two lanes side by side, each taking the next of TEST_PARTS (in order, from a queue under a lock) when its part
+# ends: the longest first, and no lane idle while parts remain. A lane goes on after a part fails, and fails at its
+# end; every part's output is printed whole when it ends, with its stages' times. (make's own job pool started the
+# short parts first: its waiting jobs are taken last in, first out.)
 test: venv ## everything CI runs: lint, unit and integration tests, argument specs, sanity, collection, molecule and the main job's cluster test
+	@mkdir -p .cache && printf '%s\n' $(TEST_PARTS) > .cache/test-parts
 	@$(STAGE) lanes $(MAKE) --no-print-directory --keep-going --jobs=2 --output-sync=target lane-a lane-b \
 	  HPCSTACK_TEST_RUN=$$(date +%s%N)
 
 .PHONY: lane-a lane-b
 lane-a lane-b:
-	@failed=""; for part in $(if $(filter lane-a,$@),$(LANE_A),$(LANE_B)); do \
+	@failed=""; \
+	while part=$$(flock .cache/test-parts.lock sh -c 'head -n 1 .cache/test-parts; sed -i 1d .cache/test-parts') \
+	  && [[ -n $$part ]]; do \
 	  $(MAKE) --no-print-directory $$part || failed="$$failed $$part"; \
 	done; \
 	if [[ -n $$failed ]]; then echo "=== $@: failed:$$failed"; exit 1; fi

@@ -33,36 +33,51 @@ REGION = "eu-west-1"
 MUNGE_KEY_PARAMETER = "/hpcstack/munge-key"
 
 
+@pytest.fixture(scope="module")
+def moto_ec2() -> Iterator[dict[str, Any]]:
+    """moto's EC2 and IAM (one for the module: starting it takes seconds) with the reference design's private subnet,
+    the cluster's security group, an instance profile and an AMI; the settings of a node group using them."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }.items():
+            patch.setenv(name, value)
+        with mock_aws():
+            ec2 = boto3.client("ec2", region_name=REGION)
+            vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+            group = ec2.create_security_group(GroupName="hpc-cluster", Description="cluster", VpcId=vpc)["GroupId"]
+            image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            boto3.client("iam", region_name=REGION).create_instance_profile(InstanceProfileName="hpc-compute")
+            settings = {
+                "region": REGION,
+                "image_id": image,
+                "instance_type": "c6i.large",
+                "subnet_id": subnet,
+                "security_group_ids": [group],
+                "instance_profile": "hpc-compute",
+                "munge_key_parameter": MUNGE_KEY_PARAMETER,
+                "conf_server": "10.0.1.10:6817",
+                "tags": {"project": "burst"},
+            }
+            yield {"ec2": ec2, "settings": settings, "subnet": subnet, "group": group, "image": image}
+
+
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """moto's EC2 and IAM with the reference design's private subnet, the cluster's security group, an instance
-    profile and an AMI; the settings of a node group using them."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-        group = ec2.create_security_group(GroupName="hpc-cluster", Description="cluster", VpcId=vpc)["GroupId"]
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        iam = boto3.client("iam", region_name=REGION)
-        iam.create_instance_profile(InstanceProfileName="hpc-compute")
-        settings = {
-            "region": REGION,
-            "image_id": image,
-            "instance_type": "c6i.large",
-            "subnet_id": subnet,
-            "security_group_ids": [group],
-            "instance_profile": "hpc-compute",
-            "munge_key_parameter": MUNGE_KEY_PARAMETER,
-            "conf_server": "10.0.1.10:6817",
-            "tags": {"project": "burst"},
-        }
-        yield {"ec2": ec2, "settings": settings, "subnet": subnet, "group": group, "image": image}
+def aws(moto_ec2: dict[str, Any]) -> dict[str, Any]:
+    """The module's moto with no instance running (those of the tests before are terminated)."""
+    reservations = moto_ec2["ec2"].describe_instances()["Reservations"]
+    ids = [
+        instance["InstanceId"]
+        for reservation in reservations
+        for instance in reservation["Instances"]
+        if instance["State"]["Name"] != "terminated"
+    ]
+    if ids:
+        moto_ec2["ec2"].terminate_instances(InstanceIds=ids)
+    return moto_ec2
 
 
 def provider(settings: dict[str, Any], cluster: str = "hpcstack", group: str = "cloud") -> Any:
