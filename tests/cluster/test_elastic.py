@@ -196,7 +196,7 @@ def test_a_node_left_powering_up_by_a_controller_restart_is_reset_and_its_job_re
         ctl.check_output("systemctl start hpcstack-power-reconcile.timer")
     assert ctl.run(f"pgrep --full '^{HANG_COMMAND}$'").rc == 1, "the resume outlived slurmctld's restart"
     assert "POWERING_UP" in node_state(ctl, "hpc-burst02"), node_state(ctl, "hpc-burst02")
-    assert containers() == {}
+    assert "hpc-burst02" not in containers()  # (hpc-burst01 may still run the test above's job)
     ctl.check_output("systemctl start hpcstack-power-reconcile.service")
     state = node_state(ctl, "hpc-burst02")
     assert "POWERING_UP" not in state, state
