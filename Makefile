@@ -65,13 +65,14 @@ WHEEL_REQUIREMENTS := $(wildcard playbooks/files/workloads/*/requirements.txt)
 
 wheels: .cache/wheels/.done ## the workloads' Python wheels (ReFrame, Streamlit) in .cache/wheels, for nodes without an index
 
-# Under a lock: `make test`'s two lanes may both ask for them.
+# Under a lock: `make test`'s two lanes may both ask for them. -o: the dockerd the script starts must not inherit
+# the lock's descriptor, or it holds the lock for its whole life and the other lane waits forever.
 engine: ## make a Docker engine available (installs/starts Debian's docker.io only when none answers)
 	@mkdir -p .cache
-	flock .cache/engine.lock tools/docker-engine.sh
+	flock -o .cache/engine.lock tools/docker-engine.sh
 
 images: engine ## build the local Debian base images when missing
-	flock .cache/images.lock tools/build-images.sh
+	flock -o .cache/images.lock tools/build-images.sh
 
 # The local cluster's containers run one suite (inventories/local: docker_node_image); the tests run both.
 CLUSTER_SUITES ?= bookworm
