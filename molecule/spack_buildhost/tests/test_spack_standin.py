@@ -8,6 +8,7 @@ SPACK_SOURCE, and this test is skipped there (the real Spack's environments must
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tarfile
@@ -58,12 +59,21 @@ def changed(output: str, host: str) -> int:
 
 
 def test_spack_steps_run_once_and_are_idempotent(build_host, run_playbook, standin_archive):
+    digest = hashlib.sha256(Path(standin_archive).read_bytes()).hexdigest()
     extra_vars = {
         "spack_buildhost_spack_source": "archive",
         "spack_buildhost_spack_archive": standin_archive,
+        "spack_buildhost_spack_archive_checksum": f"sha256:{digest}",
         "spack_buildhost_spack_root": ROOT,
         "spack_buildhost_enabled_environments": ENVIRONMENTS,
     }
+    # An archive that is not the one pinned (a swapped mirror) is never unpacked.
+    swapped = run_playbook(PLAYBOOK, {**extra_vars, "spack_buildhost_spack_archive_checksum": f"sha256:{'0' * 64}"})
+    assert swapped.returncode != 0
+    refusal = f"has the digest {digest}, not spack_buildhost_spack_archive_checksum"
+    assert refusal in " ".join(swapped.stdout.split()), swapped.stdout[-3000:]
+    assert not build_host.file(ROOT).exists
+
     first = run_playbook(PLAYBOOK, extra_vars)
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
     calls = build_host.file("/root/spack-standin.log").content_string
