@@ -39,6 +39,7 @@ ENTRY_POINTS = {
         {"bastion_inventory_host": "gw", "bastion_public_address": "203.0.113.10", "bastion_public_port": 22},
         None,
     ),
+    "nvidia_toolkit": ("nvidia_toolkit", "preflight.yml", {}, None),
     "spack_client": ("spack_buildhost", "client_preflight.yml", {"spack_buildhost_client_server": "hpc-build"}, None),
     "spack_buildhost": (
         "spack_buildhost",
@@ -120,6 +121,47 @@ VALID = {
     ),
     "valid-spack-client-ipv6": ("spack_client", {"spack_buildhost_client_server": "[fd00::4]"}),
     "valid-spack-buildhost-defaults": ("spack_buildhost", {}),
+    # Supply chain: https:// or file:// sources, full fingerprints (as vendors print them), digests.
+    "valid-grafana-mirror": (
+        "grafana",
+        {
+            "grafana_apt_repo_url": "https://mirror.example.org/grafana",
+            "grafana_apt_key_url": "file:///srv/mirror/grafana/gpg.key",
+            "grafana_apt_key_fingerprints": ["b53a e77b adb6 30a6 8304  6005 963f a277 1045 8545"],
+        },
+    ),
+    "valid-grafana-http-when-not-installed": (
+        "grafana",
+        {"grafana_install_package": False, "grafana_apt_repo_url": "http://apt.grafana.com"},
+    ),
+    "valid-nvidia-defaults": ("nvidia_toolkit", {}),
+    "valid-nvidia-pinned": (
+        "nvidia_toolkit",
+        {
+            "nvidia_toolkit_dcgm_exporter_image": "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.9-3.6.1-ubuntu22.04@sha256:"
+            + "0123456789abcdef" * 4,
+            "nvidia_toolkit_apt_key_fingerprints": [
+                "C95B321B61E88C1809C4F759DDCAE044F796ECB0",
+                "EB693B3035CD5710E231E123A4B469963BF863CC",
+            ],
+        },
+    ),
+    "valid-nvidia-registry-port-digest": (
+        "nvidia_toolkit",
+        {"nvidia_toolkit_dcgm_exporter_image": "registry.example.org:5000/dcgm-exporter@sha256:" + "f" * 64},
+    ),
+    "valid-spack-buildhost-archive-url": (
+        "spack_buildhost",
+        {
+            "spack_buildhost_spack_source": "archive",
+            "spack_buildhost_spack_archive": "https://mirror.example.org/spack/v0.23.1.tar.gz",
+            "spack_buildhost_spack_archive_checksum": "sha256:" + "0a" * 32,
+        },
+    ),
+    "valid-spack-buildhost-archive-path": (
+        "spack_buildhost",
+        {"spack_buildhost_spack_source": "archive", "spack_buildhost_spack_archive": "/srv/spack-0.23.1.tar.gz"},
+    ),
     "valid-spack-buildhost-values": (
         "spack_buildhost",
         {
@@ -360,6 +402,78 @@ HOSTILE = {
         "spack_buildhost",
         {"spack_buildhost_install_root": '/opt/x",os.execute("id"),"x'},
         ["spack_buildhost_install_root"],
+    ),
+    # Supply chain (sources fetched over http can be swapped; a short key id can be forged)
+    "grafana-apt-repo-http": (
+        "grafana",
+        {"grafana_apt_repo_url": "http://apt.grafana.com"},
+        ["grafana_apt_repo_url", '"http://apt.grafana.com"'],
+    ),
+    "grafana-apt-key-http": (
+        "grafana",
+        {"grafana_apt_key_url": "http://apt.grafana.com/gpg.key"},
+        ["grafana_apt_key_url", '"http://apt.grafana.com/gpg.key"'],
+    ),
+    "grafana-apt-key-short-id": (
+        "grafana",
+        {"grafana_apt_key_fingerprints": ["10458545"]},
+        ["grafana_apt_key_fingerprints"],
+    ),
+    "grafana-apt-key-fingerprints-empty": (
+        "grafana",
+        {"grafana_apt_key_fingerprints": []},
+        ["grafana_apt_key_fingerprints"],
+    ),
+    "nvidia-apt-repo-http": (
+        "nvidia_toolkit",
+        {"nvidia_toolkit_apt_repo_url": "http://nvidia.github.io/libnvidia-container/stable/deb/amd64"},
+        ["nvidia_toolkit_apt_repo_url"],
+    ),
+    "nvidia-apt-key-http": (
+        "nvidia_toolkit",
+        {"nvidia_toolkit_apt_key_url": "http://nvidia.github.io/libnvidia-container/gpgkey"},
+        ["nvidia_toolkit_apt_key_url"],
+    ),
+    "nvidia-apt-key-fingerprints-string": (
+        "nvidia_toolkit",
+        {"nvidia_toolkit_apt_key_fingerprints": "C95B321B61E88C1809C4F759DDCAE044F796ECB0"},
+        ["nvidia_toolkit_apt_key_fingerprints"],
+    ),
+    "nvidia-dcgm-image-short-digest": (
+        "nvidia_toolkit",
+        {"nvidia_toolkit_dcgm_exporter_image": "nvcr.io/nvidia/k8s/dcgm-exporter@sha256:0123abcd"},
+        ["nvidia_toolkit_dcgm_exporter_image"],
+    ),
+    "nvidia-dcgm-image-newline": (
+        "nvidia_toolkit",
+        {"nvidia_toolkit_dcgm_exporter_image": "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.9\n--privileged"},
+        ["nvidia_toolkit_dcgm_exporter_image"],
+    ),
+    "spack-archive-http": (
+        "spack_buildhost",
+        {
+            "spack_buildhost_spack_source": "archive",
+            "spack_buildhost_spack_archive": "http://mirror.example.org/spack/v0.23.1.tar.gz",
+            "spack_buildhost_spack_archive_checksum": "sha256:" + "0a" * 32,
+        },
+        ["spack_buildhost_spack_archive", '"http://mirror.example.org/spack/v0.23.1.tar.gz"'],
+    ),
+    "spack-archive-url-without-checksum": (
+        "spack_buildhost",
+        {
+            "spack_buildhost_spack_source": "archive",
+            "spack_buildhost_spack_archive": "https://mirror.example.org/spack/v0.23.1.tar.gz",
+        },
+        ["spack_buildhost_spack_archive_checksum", "required when"],
+    ),
+    "spack-archive-checksum-md5": (
+        "spack_buildhost",
+        {
+            "spack_buildhost_spack_source": "archive",
+            "spack_buildhost_spack_archive": "/srv/spack-0.23.1.tar.gz",
+            "spack_buildhost_spack_archive_checksum": "md5:" + "0a" * 16,
+        },
+        ["spack_buildhost_spack_archive_checksum"],
     ),
     "spack-environment-name-newline": (
         "spack_buildhost",
