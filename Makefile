@@ -56,14 +56,21 @@ $(VENV)/.installed: requirements-dev.txt $(VENV)/.runtime
 venv: $(VENV)/.installed ## Python virtualenv with ansible, molecule and the test tools
 venv-runtime: $(VENV)/.runtime ## Python virtualenv with what ansible-playbook needs for this collection (no test tools)
 
-WHEEL_REQUIREMENTS := $(wildcard playbooks/files/workloads/*/requirements.txt)
-.cache/wheels/.done: $(WHEEL_REQUIREMENTS) | $(VENV)/.runtime
-	for r in $(WHEEL_REQUIREMENTS); do \
-	  $(VENV)/bin/pip download --quiet --dest .cache/wheels/$$(basename $$(dirname $$r)) -r $$r 2>&1 | { grep -v '^WARNING: Location' || true; }; \
+# The lock files: every package a workload installs, pinned with its files' hashes (--require-hashes, here and on the
+# nodes). `make workloads-lock` makes them again from each workload's requirements.txt.
+WORKLOAD_LOCKS := $(wildcard playbooks/files/workloads/*/requirements.lock)
+.cache/wheels/.done: $(WORKLOAD_LOCKS) | $(VENV)/.runtime
+	for r in $(WORKLOAD_LOCKS); do \
+	  $(VENV)/bin/pip download --quiet --require-hashes --no-deps --dest .cache/wheels/$$(basename $$(dirname $$r)) -r $$r 2>&1 \
+	    | { grep -v '^WARNING: Location' || true; }; \
 	done
 	touch $@
 
 wheels: .cache/wheels/.done ## the workloads' Python wheels (ReFrame, Streamlit) in .cache/wheels, for nodes without an index
+
+.PHONY: workloads-lock
+workloads-lock: venv-runtime ## pin the workloads' packages with their hashes again (pip-compile: requirements.txt -> requirements.lock)
+	tools/lock-workloads.sh
 
 # Under a lock: `make test`'s two lanes may both ask for them. -o: the dockerd the script starts must not inherit
 # the lock's descriptor, or it holds the lock for its whole life and the other lane waits forever.

@@ -192,6 +192,24 @@ def test_streamlit_app_renders(node):
     assert f"on node {COMPUTE[0]}" in text
 
 
+def pins(text: str) -> dict[str, str]:
+    """{package: version} of the name==version lines of a lock file or of `pip freeze`, names normalised as pip does."""
+    return {
+        re.sub(r"[-_.]+", "-", name).lower(): version
+        for name, version in re.findall(r"^([A-Za-z0-9._-]+)==(\S+)", text, re.MULTILINE)
+    }
+
+
+@pytest.mark.parametrize(("host", "app"), [(COMPUTE[0], "streamlit"), (CONTROLLER, "reframe")])
+def test_workload_virtualenvs_hold_exactly_their_locked_packages(node, host, app):
+    # Installed with --require-hashes from playbooks/files/workloads/<app>/requirements.lock: every package it pins,
+    # at its version, and nothing else (pip, which the virtualenv brings, aside).
+    lock = Path(__file__).resolve().parents[2] / "playbooks/files/workloads" / app / "requirements.lock"
+    frozen = node(host).check_output(f"/opt/hpcstack/{app}/bin/python -m pip freeze --all --disable-pip-version-check")
+    installed = {name: version for name, version in pins(frozen).items() if name not in ("pip", "setuptools", "wheel")}
+    assert installed == pins(lock.read_text())
+
+
 def test_prometheus_answers_through_the_bastion(group_hosts):
     with tunnel(CONTROLLER, 9090) as port:
         answer = json.loads(fetch(f"http://127.0.0.1:{port}/api/v1/query?query=up%3D%3D1"))
