@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[3]
 # look-up) would otherwise end the run before the next play.
 SENTINEL = "sentinel"
 
+RSYNC_PASSWORD = "correct-horse-battery-staple"
+
 # Entry point: (role, tasks file, variables every case of it has, the first task after its assertions that runs a
 # module, where the valid cases stop).
 ENTRY_POINTS = {
@@ -40,11 +42,16 @@ ENTRY_POINTS = {
         None,
     ),
     "nvidia_toolkit": ("nvidia_toolkit", "preflight.yml", {}, None),
-    "spack_client": ("spack_buildhost", "client_preflight.yml", {"spack_buildhost_client_server": "hpc-build"}, None),
+    "spack_client": (
+        "spack_buildhost",
+        "client_preflight.yml",
+        {"spack_buildhost_client_server": "hpc-build", "spack_buildhost_rsync_password": RSYNC_PASSWORD},
+        None,
+    ),
     "spack_buildhost": (
         "spack_buildhost",
         "preflight.yml",
-        {},
+        {"spack_buildhost_rsync_password": RSYNC_PASSWORD},
         "Refresh the package index when it is older than an hour",
     ),
 }
@@ -474,6 +481,32 @@ HOSTILE = {
             "spack_buildhost_spack_archive_checksum": "md5:" + "0a" * 16,
         },
         ["spack_buildhost_spack_archive_checksum"],
+    ),
+    # The Spack share's account: a password rsyncd.secrets can hold, a pull that never runs as root
+    "spack-rsync-password-unset": (
+        "spack_buildhost",
+        {"spack_buildhost_rsync_password": None},
+        ["spack_buildhost_rsync_password", "must be at least 16 characters"],
+    ),
+    "spack-rsync-password-short": (
+        "spack_buildhost",
+        {"spack_buildhost_rsync_password": "hpcstack"},
+        ["spack_buildhost_rsync_password", "must be at least 16 characters"],
+    ),
+    "spack-client-rsync-password-newline": (
+        "spack_client",
+        {"spack_buildhost_rsync_password": RSYNC_PASSWORD + "\nroot:x"},
+        ["spack_buildhost_rsync_password"],
+    ),
+    "spack-client-user-root": (
+        "spack_client",
+        {"spack_buildhost_client_user": "root"},
+        ["spack_buildhost_client_user"],
+    ),
+    "spack-rsync-user-newline": (
+        "spack_buildhost",
+        {"spack_buildhost_rsync_user": "hpcstack\n[evil]"},
+        ["spack_buildhost_rsync_user"],
     ),
     "spack-environment-name-newline": (
         "spack_buildhost",
