@@ -129,6 +129,15 @@ def rule_sources(group: dict[str, Any], port: int) -> set[str]:
     return sources
 
 
+def egress_of(group: dict[str, Any]) -> set[tuple[str, int | None, int | None, str]]:
+    """A security group's egress rules as (protocol, from port, to port, CIDR)."""
+    return {
+        (rule["IpProtocol"], rule.get("FromPort"), rule.get("ToPort"), cidr["CidrIp"])
+        for rule in group["IpPermissionsEgress"]
+        for cidr in rule.get("IpRanges", [])
+    }
+
+
 def live_instances(ec2: Any) -> dict[str, dict[str, Any]]:
     """The test cluster's instances that are not terminated, by Name tag."""
     reservations = ec2.describe_instances(Filters=cluster_filter({"instance-state-name": LIVE_STATES}))["Reservations"]
@@ -198,30 +207,58 @@ def test_provision_builds_the_reference_network(
 
     groups = {g["GroupName"]: g for g in ec2.describe_security_groups(Filters=cluster_filter())["SecurityGroups"]}
     bastion_sg, cluster_sg = groups[f"{CLUSTER}-bastion"], groups[f"{CLUSTER}-cluster"]
+    monitoring_sg = groups[f"{CLUSTER}-monitoring"]
+    bastion_id, cluster_id, monitoring_id = (g["GroupId"] for g in (bastion_sg, cluster_sg, monitoring_sg))
+    # The bastion: SSH from the trusted networks, its node_exporter to Prometheus (the monitoring group) only.
     assert rule_sources(bastion_sg, 22) == {TRUSTED_CIDR}
-    assert [p["FromPort"] for p in bastion_sg["IpPermissions"]] == [22]
-    assert rule_sources(cluster_sg, 22) == {bastion_sg["GroupId"]}
-    for port in (6817, 6818, 6819, 9100, 9400):
-        assert rule_sources(cluster_sg, port) == {cluster_sg["GroupId"]}, port
-    assert rule_sources(cluster_sg, 3000) == {cluster_sg["GroupId"], bastion_sg["GroupId"]}
+    assert sorted(p["FromPort"] for p in bastion_sg["IpPermissions"]) == [22, 9100, 9400]
+    assert rule_sources(bastion_sg, 9100) == {monitoring_id}
+    # The nodes: SSH from the bastion, Slurm among themselves, the exporters to Prometheus only (not to the nodes
+    # that run users' jobs), Streamlit's port for tunnels from the bastion. Grafana and Prometheus are not open here.
+    assert rule_sources(cluster_sg, 22) == {bastion_id}
+    for port in (6817, 6818, 6819):
+        assert rule_sources(cluster_sg, port) == {cluster_id}, port
+    for port in (9100, 9400):
+        assert rule_sources(cluster_sg, port) == {monitoring_id}, port
+    assert rule_sources(cluster_sg, 8501) == {bastion_id}
+    for port in (3000, 9090):
+        assert rule_sources(cluster_sg, port) == set(), port
     assert not any(rule.get("IpRanges") for rule in cluster_sg["IpPermissions"])
+    # The monitoring host: Grafana and Prometheus from the bastion only (operators tunnel), nothing else.
+    assert [(p["FromPort"], p["ToPort"]) for p in monitoring_sg["IpPermissions"]] in (
+        [(3000, 3000), (9090, 9090)],
+        [(9090, 9090), (3000, 3000)],
+    )
+    for port in (3000, 9090):
+        assert rule_sources(monitoring_sg, port) == {bastion_id}, port
+    # Egress: the VPC on any port, outside only HTTPS and HTTP (packages, AWS APIs); no group sends anything else out.
+    for group in (bastion_sg, cluster_sg, monitoring_sg):
+        assert egress_of(group) == {
+            ("-1", None, None, "10.0.0.0/16"),
+            ("tcp", 443, 443, "0.0.0.0/0"),
+            ("tcp", 80, 80, "0.0.0.0/0"),
+        }, group["GroupName"]
 
     instances = live_instances(ec2)
     assert sorted(instances) == [f"{CLUSTER}-{n}" for n in ("bastion", "compute01", "compute02", "controller")]
     expected = {
-        "bastion": ("t3.micro", public, bastion_sg, "bastion", 8),
-        "controller": ("t3.large", private, cluster_sg, "slurm_controller,slurmdbd,monitoring", 20),
-        "compute01": ("c5n.large", private, cluster_sg, "slurm_compute", 20),
-        "compute02": ("c5n.large", private, cluster_sg, "slurm_compute", 20),
+        "bastion": ("t3.micro", public, [bastion_id], "bastion", 8),
+        "controller": ("t3.large", private, [cluster_id, monitoring_id], "slurm_controller,slurmdbd,monitoring", 20),
+        "compute01": ("c5n.large", private, [cluster_id], "slurm_compute", 20),
+        "compute02": ("c5n.large", private, [cluster_id], "slurm_compute", 20),
     }
-    for name, (itype, subnet, group, roles, size) in expected.items():
+    for name, (itype, subnet, group_ids, roles, size) in expected.items():
         instance = instances[f"{CLUSTER}-{name}"]
         assert instance["InstanceType"] == itype, name
         assert instance["SubnetId"] == subnet["SubnetId"], name
-        assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group["GroupId"]], name
+        assert sorted(g["GroupId"] for g in instance["SecurityGroups"]) == sorted(group_ids), name
         assert tags_of(instance)["hpc_role"] == roles, name
         assert instance["KeyName"] == f"{CLUSTER}-key", name
         assert ("PublicIpAddress" in instance) == (name == "bastion"), name
+        # IMDSv2 only: no metadata call without a session token, and no second hop.
+        options = instance["MetadataOptions"]
+        assert (options["HttpTokens"], options["HttpEndpoint"]) == ("required", "enabled"), name
+        assert options["HttpPutResponseHopLimit"] == 1, name
         (volume_id,) = [m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]]
         assert ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["Size"] == size, name
 
@@ -290,10 +327,15 @@ def assert_site_link(ec2: Any) -> None:
     assert [r["CidrIp"] for r in udp["IpRanges"]] == [ONPREM_PUBLIC]
     assert TRUSTED_CIDR in rule_sources(bastion_sg, 22)
     assert ONPREM_PUBLIC not in rule_sources(bastion_sg, 22)
-    # Slurm and the exporters from the overlay: the on-prem nodes arrive with their overlay addresses (no NAT).
-    for port in (6817, 6818, 9100):
+    # Slurm from the overlay: the on-prem nodes arrive with their overlay addresses (no NAT). Not the exporters:
+    # Prometheus, in the VPC, scrapes the on-prem nodes, not the other way round.
+    for port in (6817, 6818):
         assert OVERLAY in rule_sources(cluster_sg, port), port
-    assert OVERLAY not in rule_sources(cluster_sg, 22)
+    for port in (22, 9100):
+        assert OVERLAY not in rule_sources(cluster_sg, port), port
+    # Out: the overlay from every group, and the link's UDP from the hub to the on-prem site's public addresses.
+    assert ("-1", None, None, OVERLAY) in egress_of(cluster_sg)
+    assert ("udp", 0, 65535, ONPREM_PUBLIC) in egress_of(bastion_sg)
 
 
 def test_teardown_removes_only_the_cluster(
