@@ -285,9 +285,17 @@ def test_provision_builds_the_reference_network(
         assert node["ansible_ssh_common_args"] == f"-o ProxyJump=admin@{bastion_ip}", name
 
 
-def test_second_provision_changes_nothing_and_count_scales(
-    ec2: Any, cluster_vars: dict[str, Any], run_playbook: Any, tmp_path: Path
+def test_a_cluster_with_the_site_link_re_provisions_as_a_no_op_scales_and_is_torn_down_alone(
+    ec2: Any, cluster_vars: dict[str, Any], run_playbook: Any, inventory_list: Any, tmp_path: Path
 ) -> None:
+    """One cluster's life, provisioned once: a no-op second run, a lower count, then a teardown that leaves
+    everything else (the default VPC, a VPC of another cluster) and a second teardown that changes nothing."""
+    default_vpcs = [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["IsDefault"]]
+    assert default_vpcs
+    other = ec2.create_vpc(
+        CidrBlock="10.9.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": TAG, "Value": "other"}]}],
+    )["Vpc"]["VpcId"]
     # With the site link (aws_site_link_*): its route, source/destination check and rules change nothing either.
     link = {"aws_site_link_overlay_cidr": OVERLAY, "aws_site_link_public_cidrs": [ONPREM_PUBLIC]}
     cluster_vars = {**cluster_vars, **link}
@@ -306,6 +314,19 @@ def test_second_provision_changes_nothing_and_count_scales(
     assert smaller.rc == 0, smaller
     after = {name: i["InstanceId"] for name, i in live_instances(ec2).items()}
     assert after == {k: v for k, v in before.items() if k != f"{CLUSTER}-compute02"}
+    assert all(count_cluster_resources(ec2).values())
+
+    teardown = run_playbook("teardown_aws.yml", cluster_vars, tmp_path)
+    assert teardown.rc == 0, teardown
+    assert count_cluster_resources(ec2) == dict.fromkeys(count_cluster_resources(ec2), 0)
+    remaining = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]}
+    assert remaining == {*default_vpcs, other}
+    assert (
+        read_inventory(inventory_list, cluster_vars["aws_endpoint_url"], tmp_path)[1] == {}
+    )  # the plugin finds no host left
+
+    again = run_playbook("teardown_aws.yml", cluster_vars, tmp_path)
+    assert (again.rc, again.changed) == (0, 0), again
 
 
 def assert_site_link(ec2: Any) -> None:
@@ -336,32 +357,6 @@ def assert_site_link(ec2: Any) -> None:
     # Out: the overlay from every group, and the link's UDP from the hub to the on-prem site's public addresses.
     assert ("-1", None, None, OVERLAY) in egress_of(cluster_sg)
     assert ("udp", 0, 65535, ONPREM_PUBLIC) in egress_of(bastion_sg)
-
-
-def test_teardown_removes_only_the_cluster(
-    ec2: Any, cluster_vars: dict[str, Any], run_playbook: Any, inventory_list: Any, tmp_path: Path
-) -> None:
-    default_vpcs = [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["IsDefault"]]
-    assert default_vpcs
-    other = ec2.create_vpc(
-        CidrBlock="10.9.0.0/16",
-        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": TAG, "Value": "other"}]}],
-    )["Vpc"]["VpcId"]
-    provision = run_playbook("provision_aws.yml", cluster_vars, tmp_path)
-    assert provision.rc == 0, provision
-    assert all(count_cluster_resources(ec2).values())
-
-    teardown = run_playbook("teardown_aws.yml", cluster_vars, tmp_path)
-    assert teardown.rc == 0, teardown
-    assert count_cluster_resources(ec2) == dict.fromkeys(count_cluster_resources(ec2), 0)
-    remaining = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]}
-    assert remaining == {*default_vpcs, other}
-    assert (
-        read_inventory(inventory_list, cluster_vars["aws_endpoint_url"], tmp_path)[1] == {}
-    )  # the plugin finds no host left
-
-    again = run_playbook("teardown_aws.yml", cluster_vars, tmp_path)
-    assert (again.rc, again.changed) == (0, 0), again
 
 
 @pytest.mark.parametrize(
