@@ -92,7 +92,7 @@ def test_a_key_with_another_fingerprint_leaves_the_keyring_as_it_was(tmp_path, k
 
 def test_a_pinned_key_with_a_foreign_key_beside_it_is_refused(tmp_path, keys):
     _vendor, fingerprint = keys["vendor"]
-    both, _ = keys["both"]
+    both = keys["both"][0]
     dest = tmp_path / "vendor.asc"
 
     result = run(tmp_path, url=f"file://{both}", dest=str(dest), fingerprints=[fingerprint])
