@@ -52,6 +52,16 @@ def powered_down(ctl) -> str:
     return " ".join(node_state(ctl, name) for name in NODES)
 
 
+def wait_requeued(ctl, wait_for, job: str) -> None:
+    """Wait until a job is PENDING again: requeued after its node failed, not failed with it."""
+    wait_for(
+        lambda: ctl.check_output(f"squeue --noheader --jobs={job} --format=%T"),
+        lambda value: value == "PENDING",
+        30,
+        f"job {job} requeued",
+    )
+
+
 @pytest.fixture
 def ctl(node):
     return node(CONTROLLER)
@@ -148,13 +158,7 @@ def test_a_failed_launch_leaves_the_node_down_and_the_job_runs_once_fixed(ctl, w
         )
         assert "No such image" in down or "hpcstack/node:missing" in down, down
         assert containers() == {}
-        # Requeued, not failed: it waits for the node.
-        wait_for(
-            lambda: ctl.check_output(f"squeue --noheader --jobs={job} --format=%T"),
-            lambda value: value == "PENDING",
-            30,
-            "the job requeued",
-        )
+        wait_requeued(ctl, wait_for, job)
     finally:
         ctl.check_output(f"mv {CONFIG}.orig {CONFIG}")
     # slurmctld holds a requeued job for its credentials' lifetime (BeginTime 120 s on): lift the hold as an operator
@@ -208,13 +212,8 @@ def test_a_node_left_powering_up_by_a_controller_restart_is_reset_and_its_job_re
     reset = re.search(r"^hpcstack_power_reconcile_reset_total (\S+)$", metrics, re.MULTILINE)
     assert reset, metrics
     assert float(reset.group(1)) >= 1, reset.group(0)
-    # Requeued, not failed: it waits for the node (the test above follows such a job until it runs).
+    # The test above follows such a job until it runs.
     try:
-        wait_for(
-            lambda: ctl.check_output(f"squeue --noheader --jobs={job} --format=%T"),
-            lambda value: value == "PENDING",
-            30,
-            "the job requeued",
-        )
+        wait_requeued(ctl, wait_for, job)
     finally:
         ctl.run(f"scancel {job}")
