@@ -71,7 +71,8 @@ def test_spack_steps_run_once_and_are_idempotent(build_host, run_playbook, stand
     swapped = run_playbook(PLAYBOOK, {**extra_vars, "spack_buildhost_spack_archive_checksum": f"sha256:{'0' * 64}"})
     assert swapped.returncode != 0
     refusal = f"has the digest {digest}, not spack_buildhost_spack_archive_checksum"
-    assert refusal in " ".join(swapped.stdout.split()), swapped.stdout[-3000:]
+    output = swapped.stdout + swapped.stderr
+    assert refusal in " ".join(output.split()), output[-3000:]
     assert not build_host.file(ROOT).exists
 
     first = run_playbook(PLAYBOOK, extra_vars)
