@@ -241,8 +241,15 @@ def test_provisioning_from_this_inventory_routes_the_site_link_and_opens_the_clu
         return found
 
     own = cluster_group["GroupId"]
-    for port in (6817, 6818, 6819, 60001, 63000, 9100, 9400):
+    # Slurm and srun's ports from the cluster and the overlay; the exporters from Prometheus's group only (the
+    # monitoring host scrapes the on-prem nodes, not the other way round).
+    for port in (6817, 6818, 6819, 60001, 63000):
         assert sources(port) == {"10.254.0.0/24", own}, port
+    (monitoring_group,) = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["hpc-monitoring"]}])[
+        "SecurityGroups"
+    ]
+    for port in (9100, 9400):
+        assert sources(port) == {monitoring_group["GroupId"]}, port
     assert "10.254.0.0/24" not in sources(22)
     (private,) = ec2.describe_route_tables(Filters=[{"Name": "tag:Name", "Values": ["hpc-private"]}])["RouteTables"]
     (overlay_route,) = [route for route in private["Routes"] if route.get("DestinationCidrBlock") == "10.254.0.0/24"]
