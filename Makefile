@@ -180,6 +180,8 @@ lint: venv ## ansible-lint (production profile) and ruff
 	ruff format --check plugins roles tests tools molecule playbooks
 
 unit: venv ## pytest tests/unit
+	@# The modules' tests run this machine's gpg and nft (in network namespaces of their own).
+	@bash -c 'source tools/lib.sh && ensure_command gpg gpg && ensure_command nft nftables'
 	pytest tests/unit
 
 integration: venv engine images ## pytest tests/integration: a moto EC2 server on 127.0.0.1 and real local containers
