@@ -219,6 +219,68 @@ def test_prometheus_answers_through_the_bastion(group_hosts):
     assert expected <= hosts, f"no node_exporter data from {sorted(expected - hosts)}"
 
 
+# Connects to each address:port from a node, side by side, for at most 3 s: "open" (connected), "closed" (refused:
+# let through, nothing listens there) or "dropped" (no answer: a host firewall).
+PROBE = """
+import socket, sys
+from concurrent.futures import ThreadPoolExecutor
+def seen(target):
+    address, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((address, int(port)), timeout=3).close()
+        return "open"
+    except socket.timeout:
+        return "dropped"
+    except OSError:
+        return "closed"
+with ThreadPoolExecutor(len(sys.argv) - 1) as pool:
+    for target, outcome in zip(sys.argv[1:], pool.map(seen, sys.argv[1:])):
+        print(target, outcome)
+"""
+# The hosts' addresses (inventories/local/host_vars): hpc-compute02 is reached over the site link's overlay.
+ADDRESS = {CONTROLLER: "10.100.1.11", "hpc-compute01": "10.100.1.21", "hpc-build": "10.100.1.31",
+           "hpc-compute02": "10.254.0.22"}  # fmt: skip
+
+
+def probe(node, source: str, targets: list[tuple[str, int]]) -> dict[str, str]:
+    """What source sees of each (host, port): open, closed or dropped."""
+    argv = " ".join(f"{ADDRESS[host]}:{port}" for host, port in targets)
+    lines = node(source).check_output(f"python3 -c '{PROBE}' {argv}").splitlines()
+    seen = dict(line.split() for line in lines)
+    return {f"{host}:{port}": seen[f"{ADDRESS[host]}:{port}"] for host, port in targets}
+
+
+def test_host_firewalls_keep_users_jobs_away_from_the_monitoring_ports(node):
+    # A user's job on a compute node reaches neither Prometheus nor Grafana (whose data and dashboards show the whole
+    # cluster), nor another node's node_exporter; Slurm is still open to it. The bastion, through which operators
+    # forward them, reaches Prometheus and Grafana's port (Grafana is not installed here: refused, not dropped); the
+    # monitoring host's Prometheus scrapes every node_exporter, the on-prem node's through the site link.
+    from_compute = probe(node, "hpc-compute01", [(CONTROLLER, 9090), (CONTROLLER, 3000), (CONTROLLER, 9100),
+                                                 ("hpc-build", 9100), (CONTROLLER, 6817)])  # fmt: skip
+    assert from_compute == {
+        f"{CONTROLLER}:9090": "dropped",
+        f"{CONTROLLER}:3000": "dropped",
+        f"{CONTROLLER}:9100": "dropped",
+        "hpc-build:9100": "dropped",
+        f"{CONTROLLER}:6817": "open",
+    }
+    assert probe(node, "hpc-compute02", [(CONTROLLER, 9090)]) == {f"{CONTROLLER}:9090": "dropped"}
+    from_bastion = probe(node, "hpc-bastion", [(CONTROLLER, 9090), (CONTROLLER, 3000), ("hpc-compute01", 9100)])
+    assert from_bastion[f"{CONTROLLER}:9090"] == "open"
+    assert from_bastion[f"{CONTROLLER}:3000"] in ("open", "closed"), from_bastion
+    assert from_bastion["hpc-compute01:9100"] == "dropped"
+    from_prometheus = probe(node, CONTROLLER, [("hpc-compute01", 9100), ("hpc-build", 9100), ("hpc-compute02", 9100)])
+    assert set(from_prometheus.values()) == {"open"}, from_prometheus
+    # The drops were the allowlists' (counted in their own tables), not something else on the path.
+    rules = node(CONTROLLER).check_output("nft list chain inet hpcstack_prometheus guarded")
+    assert re.search(r"counter packets [1-9]\d* bytes \d+ drop", rules), rules
+    # A host's restart empties its firewall; node_exporter's unit loads the allowlist again before it starts.
+    build = node("hpc-build")
+    build.check_output("nft delete table inet hpcstack_node_exporter && systemctl restart prometheus-node-exporter")
+    assert "hpcstack_node_exporter" in build.check_output("nft list tables")
+    assert probe(node, "hpc-compute01", [("hpc-build", 9100)]) == {"hpc-build:9100": "dropped"}
+
+
 def test_check_mode_on_the_converged_cluster_reports_no_change(run_playbook, group_hosts):
     # The preview an operator runs before a change: on the converged cluster it must complete and change nothing.
     # (The same preview on the fresh containers is the scenario's `check` step, before converge.)

@@ -34,6 +34,7 @@ RSYNC_PASSWORD = "correct-horse-battery-staple"
 ENTRY_POINTS = {
     "grafana": ("grafana", "preflight.yml", {"grafana_admin_password": "correct-horse-battery"}, None),
     "node_exporter": ("node_exporter", "preflight.yml", {}, None),
+    "prometheus": ("prometheus", "preflight.yml", {"prometheus_scrape_groups": ["prometheus"]}, None),
     "bastion": ("bastion", "preflight.yml", {}, None),
     "reverse_tunnel": (
         "bastion",
@@ -91,6 +92,13 @@ VALID = {
     ),
     "valid-node-exporter-ipv6": ("node_exporter", {"node_exporter_listen_host": "[fd00::5]"}),
     "valid-node-exporter-name": ("node_exporter", {"node_exporter_listen_host": "hpc-compute01"}),
+    "valid-node-exporter-allowlist": (
+        "node_exporter",
+        {"node_exporter_allowed_sources": ["10.100.1.11", "10.100.1.0/24", "fd00::/64", "fd00::11"]},
+    ),
+    "valid-grafana-allowlist": ("grafana", {"grafana_allowed_sources": ["10.100.1.10", "192.0.2.0/24"]}),
+    "valid-prometheus-defaults": ("prometheus", {}),
+    "valid-prometheus-allowlist": ("prometheus", {"prometheus_allowed_sources": ["10.100.1.10", "10.100.1.1"]}),
     "valid-bastion-defaults": ("bastion", {}),
     "valid-bastion-values": (
         "bastion",
@@ -213,6 +221,32 @@ HOSTILE = {
         "grafana",
         {"grafana_dashboards_folder": "HPC\nx"},
         ["grafana_dashboards_folder"],
+    ),
+    # The allowlists become nftables sets (nft_allowlist): a brace or line break would add rules, /0 let everyone in.
+    "node-exporter-allowlist-rule": (
+        "node_exporter",
+        {"node_exporter_allowed_sources": ["10.100.1.11 }\n\tchain evil { type filter hook input priority 0; }"]},
+        ["node_exporter_allowed_sources[0]"],
+    ),
+    "node-exporter-allowlist-string": (
+        "node_exporter",
+        {"node_exporter_allowed_sources": "10.100.1.11"},
+        ["node_exporter_allowed_sources must be a list"],
+    ),
+    "grafana-allowlist-everyone": (
+        "grafana",
+        {"grafana_allowed_sources": ["10.100.1.10", "0.0.0.0/0"]},
+        ["grafana_allowed_sources[1]", "every address"],
+    ),
+    "prometheus-allowlist-name": (
+        "prometheus",
+        {"prometheus_allowed_sources": ["hpc-bastion"]},
+        ["prometheus_allowed_sources[0]"],
+    ),
+    "prometheus-allowlist-host-bits": (
+        "prometheus",
+        {"prometheus_allowed_sources": ["10.100.1.10/24"]},
+        ["prometheus_allowed_sources[0]", "host bits set"],
     ),
     # /etc/default/prometheus-node-exporter: ARGS="..."
     "node-exporter-listen-host-newline": (
