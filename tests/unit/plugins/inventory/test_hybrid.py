@@ -6,6 +6,7 @@ retry logic); Docker answers from a fake list of container summaries shaped like
 
 from __future__ import annotations
 
+import ast
 import socket
 from pathlib import Path
 from typing import Any
@@ -283,6 +284,22 @@ def test_remote_strings_cannot_inject_templates(tmp_path, ec2, docker_calls) -> 
     inventory = build(tmp_path, sources=["ec2"], compose={"owner": "ec2_tags.owner"})
     # The composed value is the literal text, not the output of the command.
     assert hostvars(inventory, "c66")["owner"] == "{{ lookup('pipe', 'id') }}"
+
+
+def test_the_plugin_uses_no_other_collections_private_code() -> None:
+    # community.docker made plugin_utils private in 5.0.0 (ansible 13 and 14 bundle 5.x): a plugin importing from it
+    # fails to load there. Remote strings are marked with ansible-core's own wrap_var; nothing else of another
+    # collection is imported (its module_utils would be public, its plugin_utils not).
+    source = ast.parse(Path(hybrid.__file__).read_text())
+    imported = {node.module for node in ast.walk(source) if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {alias.name for node in ast.walk(source) if isinstance(node, ast.Import) for alias in node.names}
+    foreign = {
+        name
+        for name in imported
+        if name.startswith("ansible_collections.") and not name.startswith("ansible_collections.hpcstack.cluster.")
+    }
+    assert {name for name in foreign if ".plugin_utils" in name or "._" in name} == set()
+    assert "ansible.utils.unsafe_proxy" in imported
 
 
 # --- provider failures ----------------------------------------------------------------------------------------------
