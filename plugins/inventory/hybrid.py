@@ -212,7 +212,6 @@ from typing import Any
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
-# ansible-core's own marking of remote text as never a template (community.docker's plugin_utils is private in 5.x).
 from ansible.utils.unsafe_proxy import wrap_var
 
 try:
@@ -576,6 +575,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         hosts = self._ec2_hosts(results["ec2"]) + self._docker_hosts(results["docker"])
         self._wire_ec2_connections(hosts)
         for name, groups, variables in hosts:
+            # Remote text is never a template: ansible-core's own marking (community.docker's is private in 5.x).
             self._add_host(name, groups, wrap_var(variables))
         for parent, children in (self.get_option("parent_groups") or {}).items():
             self.inventory.add_group(parent)

@@ -42,7 +42,7 @@ options:
       - The addresses or networks allowed to reach O(ports), IPv4 or IPv6 (for example C(10.100.1.10) or
         C(10.100.1.0/24)). The loopback is always allowed. An empty list allows only the loopback.
       - A network with host bits set (C(10.0.0.1/24)) is refused, as it is usually a typing error, and so is a C(/0)
-        (every address: leave the list empty, or remove the allowlist with O(state=absent)).
+        (every address; leave the list empty, or remove the allowlist with O(state=absent)).
     type: list
     elements: str
     default: []
