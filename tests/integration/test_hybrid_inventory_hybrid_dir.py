@@ -98,7 +98,8 @@ WIRING = json.dumps(
             " 'target': prometheus_target_host | default(none),"
             " 'tunnel_enabled': bastion_tunnel_enabled | default(false),"
             " 'srun_ports': slurm_conf_options.SrunPortRange | default(none),"
-            " 'link': bastion_site_link_address | default(none)} }}"
+            " 'link': bastion_site_link_address | default(none),"
+            " 'scrapers': node_exporter_allowed_sources | default([])} }}"
         )
     }
 )
@@ -166,9 +167,12 @@ def test_group_vars_wire_tunnels_slurm_and_scraping_per_host(
         assert node["slurm_node"] == {"Feature": "onprem", "NodeAddr": address}
         assert node["target"] == address
         assert node["link"] == address
+        # Only Prometheus, on the controller, reaches its node_exporter (the site has no security groups).
+        assert node["scrapers"] == [hybrid["hpc-controller"]["PrivateIpAddress"]]
     for name in ("hpc-compute01", "hpc-compute02"):
         assert wiring[name]["slurm_node"] == {"Feature": "cloud", "NodeAddr": hybrid[name]["PrivateIpAddress"]}
         assert wiring[name]["forwards"] is None
+        assert wiring[name]["scrapers"] == []  # the security groups guard the VPC
     for name, values in wiring.items():
         assert values["srun_ports"] == "60001-63000", name
 
