@@ -217,8 +217,9 @@ def main() -> None:
     )
     params = module.params
     ipv4, ipv6 = check_options(module)
-    # Without nft nothing can have been loaded: removing needs it only when it is there.
-    nft = module.get_bin_path("nft", required=params["state"] == "present")
+    # Without nft nothing can have been loaded: removing needs it only when it is there, and a check-mode run
+    # before the role's apt task (a fresh host, --check) reports the table it would load.
+    nft = module.get_bin_path("nft", required=params["state"] == "present" and not module.check_mode)
     name, table = params["name"], f"inet hpcstack_{params['name']}"
     path = os.path.join(params["config_dir"], f"{name}.nft")
     drop_in = None
@@ -245,10 +246,11 @@ def main() -> None:
     file_changed = read(path) != content
     drop_in_content = None
     if drop_in:
+        nft_path = nft or "/usr/sbin/nft"  # check mode without nft: where Debian's package puts it
         # '+': as root, whatever User= the service runs as (loading a table needs CAP_NET_ADMIN).
         drop_in_content = (
             "# Managed by hpcstack.cluster.nft_allowlist: the service starts only with its allowlist loaded.\n"
-            f"[Service]\nExecStartPre=+{nft} -f {path}\n"
+            f"[Service]\nExecStartPre=+{nft_path} -f {path}\n"
         )
     drop_in_changed = drop_in is not None and read(drop_in) != drop_in_content
     changed = file_changed or drop_in_changed or not loaded

@@ -42,8 +42,11 @@ for n, line in enumerate(sys.stdin):
 """
 
 
-def in_namespace(tmp_path: Path, *steps) -> list[dict]:
-    """Run steps (module argument dicts, or '$ command' strings) in one fresh network namespace; their outcomes."""
+def in_namespace(tmp_path: Path, *steps, hide_nft: bool = False) -> list[dict]:
+    """Run steps (module argument dicts, or '$ command' strings) in one fresh network namespace; their outcomes.
+
+    hide_nft: as on a host without nftables (nft is not executable there, in a mount namespace of the run's own).
+    """
     lines = []
     for step in steps:
         if isinstance(step, str):
@@ -56,8 +59,12 @@ def in_namespace(tmp_path: Path, *steps) -> list[dict]:
                 **step,
             }
             lines.append(json.dumps(args))
+    driver = [sys.executable, "-c", DRIVER, str(MODULE), str(tmp_path)]
+    if hide_nft:
+        hide = f'mount --bind /dev/null {shutil.which("nft")} && exec "$@"'
+        driver = ["unshare", "--mount", "sh", "-c", hide, "hide-nft", *driver]
     done = subprocess.run(
-        ["unshare", "--net", sys.executable, "-c", DRIVER, str(MODULE), str(tmp_path)],
+        ["unshare", "--net", *driver],
         input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,
@@ -151,6 +158,21 @@ def test_check_mode_changes_nothing(tmp_path):
     )
     assert checked["changed"] is True
     assert listing["out"] == ""
+    assert not (tmp_path / "firewall").exists()
+
+
+def test_a_host_without_nft_is_previewed_in_check_mode_and_named_otherwise(tmp_path):
+    # site.yml --check on a fresh host: the role's apt task only says it would install nftables.
+    wanted = {**PROMETHEUS, "sources": ["10.100.1.10"]}
+    checked, absent, applied = in_namespace(
+        tmp_path, {**wanted, "_ansible_check_mode": True}, {**PROMETHEUS, "state": "absent"}, wanted, hide_nft=True
+    )
+    assert checked.get("failed") is not True, checked
+    assert checked["changed"] is True
+    assert absent.get("failed") is not True, absent
+    assert absent["changed"] is False
+    assert applied.get("failed") is True
+    assert 'Failed to find required executable "nft"' in applied["msg"]
     assert not (tmp_path / "firewall").exists()
 
 
