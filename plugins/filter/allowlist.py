@@ -15,7 +15,7 @@ def allowlist_problems(values: Any, variable: str) -> list[str]:
     if not isinstance(variable, str):
         raise AnsibleFilterError(f"allowlist_problems expects the variable's name, got {variable!r}")
     try:
-        allowlist_elements(list(values) if isinstance(values, (list, tuple)) else values, variable)
+        allowlist_elements(values, variable)
     except ValueError as error:
         return [str(error)]
     return []
