@@ -74,7 +74,7 @@ def test_bad_key_fails_in_preflight_and_changes_nothing(node, run_playbook, mung
     assert message in output, output[-2000:]
     assert munge_key not in output
     # It stopped at the preflight asserts: no later task of the role ran.
-    assert "TASK [hpcstack.cluster.munge : Assert that munge_key" in result.stdout
+    assert "TASK [hpcstack.cluster.munge : Assert that the munge variables are valid]" in result.stdout
     assert "Install the munge packages" not in result.stdout
     assert {name: node(name).file(KEY).sha256sum for name in NODES} == before
 
