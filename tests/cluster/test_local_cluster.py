@@ -146,6 +146,49 @@ def test_health_suite_jobs_are_in_accounting(node, wait_for):
     assert across[-1].split("|")[2] == "hpc-compute[01-02]"
 
 
+# What HPC users do in a batch job: load the compiler and MPI modules on the compute node, compile there, and run across
+# the job's nodes. No file system is shared between the compute nodes: sbcast copies the program to each of them.
+COMPILE_JOB = """#!/bin/bash -l
+#SBATCH --job-name=hpcstack_compile_run --nodes=2 --ntasks-per-node=1 --time=5
+#SBATCH --output=/var/tmp/hpcstack-compile-run-%j.out
+set -euo pipefail
+module load gcc openmpi
+work=$(mktemp -d /var/tmp/hpcstack-compile-run.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+printf '%s' "$SOURCE" > "$work/hello.c"
+echo "compiled on $(hostname) with $(command -v mpicc)"
+mpicc -o "$work/hello" "$work/hello.c"
+sbcast --force "$work/hello" /var/tmp/hpcstack-compile-run-hello
+srun --mpi=pmix /var/tmp/hpcstack-compile-run-hello
+"""
+MPI_HELLO = Path(__file__).resolve().parents[2] / "playbooks/files/workloads/reframe/src/mpi_hello.c"
+JOB_ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
+
+
+def test_a_batch_job_compiles_with_the_modules_and_runs_across_both_sites(node, wait_for):
+    """`module load gcc openmpi && mpicc` in a job on a compute node (issue 22: the listed modules work there)."""
+    ctl = node(CONTROLLER)
+    script = "/var/tmp/hpcstack-compile-run.sbatch"
+    ctl.run_expect([0], "printf '%%s' %s > %s", COMPILE_JOB, script)
+    job = ctl.check_output(
+        "SOURCE=%s sbatch --parsable --export=ALL --nodelist=%s %s", MPI_HELLO.read_text(), ",".join(COMPUTE), script
+    ).strip()
+    state = wait_for(
+        lambda: ctl.check_output(f"sacct --noheader --allocations --parsable2 --jobs={job} --format=State,NodeList"),
+        lambda value: value.split("|")[0] in JOB_ENDED,
+        120,
+        f"compile-and-run job {job} in sacct",
+    )
+    batch_host = node(COMPUTE[0])
+    output = batch_host.run("cat /var/tmp/hpcstack-compile-run-%s.out", job).stdout
+    batch_host.run("rm -f /var/tmp/hpcstack-compile-run-%s.out", job)
+    # The ranks' host names say where it ran (sacct's NodeList can lag behind its State for a moment).
+    assert state.split("|")[0] == "COMPLETED", f"{state}\n{output}"
+    assert f"compiled on {COMPUTE[0]} with /opt/hpcstack/spack/system/openmpi-" in output, output
+    ranks = sorted(re.findall(r"^rank (\d) of 2 on (\S+)$", output, re.MULTILINE))
+    assert ranks == [("0", COMPUTE[0]), ("1", COMPUTE[1])], output
+
+
 @pytest.fixture
 def streamlit_job(node, wait_for) -> Iterator[tuple[str, str]]:
     """Submit the Streamlit job on the controller; yield (job id, node) once it runs; cancel it afterwards."""

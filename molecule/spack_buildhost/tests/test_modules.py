@@ -43,7 +43,9 @@ def test_openmpi_is_hidden_until_a_compiler_is_loaded(build_host):
     assert "openmpi/" in login_shell(build_host, "module load gcc && module -t avail")
 
 
-def test_gcc_module_sets_the_compilers(build_host):
-    output = login_shell(build_host, 'module load gcc && echo "$CC $CXX $FC" && $FC --version | head -n1')
+@pytest.mark.parametrize("which", HOSTS)
+def test_gcc_module_sets_the_compilers(request, which):
+    host = request.getfixturevalue(which)
+    output = login_shell(host, 'module load gcc && echo "$CC $CXX $FC" && $FC --version | head -n1')
     assert output.split()[:3] == ["/usr/bin/gcc", "/usr/bin/g++", "/usr/bin/gfortran"], output
     assert "GNU Fortran" in output

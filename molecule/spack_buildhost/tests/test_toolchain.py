@@ -1,9 +1,11 @@
-"""The build host's toolchain compiles and runs programs: C, Fortran, and MPI across two ranks."""
+"""The toolchain compiles and runs programs: C, Fortran, and MPI across two ranks; on the build host, and on the compute
+node with the modules of its synced tree (what a user's batch job does there)."""
 
 from __future__ import annotations
 
 import re
 
+import pytest
 import testinfra
 
 C_HELLO = '#include <stdio.h>\nint main(void) { printf("hello from C\\n"); return 0; }\n'
@@ -46,10 +48,12 @@ def test_fortran_hello_compiles_and_runs(build_host):
     assert output.strip() == "hello from Fortran"
 
 
-def test_mpi_hello_runs_two_ranks(build_host):
-    """Through the openmpi module: Lmod's PATH gives mpicc and mpirun of Debian's Open MPI."""
+@pytest.mark.parametrize("which", ["build_host", "compute_host"])
+def test_mpi_hello_runs_two_ranks(request, which):
+    """Through the openmpi module: Lmod's PATH gives mpicc and mpirun of Debian's Open MPI. On the compute node too:
+    every module its tree lists loads something that works there (issue 22: `module load gcc openmpi && mpicc`)."""
     output = compile_and_run(
-        build_host,
+        request.getfixturevalue(which),
         MPI_HELLO,
         "hello-mpi.c",
         "module load gcc openmpi && mpicc -o hello-mpi hello-mpi.c",
