@@ -96,15 +96,80 @@ options:
     type: dict
     default: {}
   endpoint_url:
-    description: EC2 endpoint to use instead of AWS's, such as a site's endpoint or a local test server.
+    description:
+      - EC2 endpoint to use instead of AWS's, such as a site's endpoint or a local test server.
+      - Only for EC2. AWS STS (for O(assume_role_arn)) is reached at AWS's own endpoint, or at
+        C(AWS_ENDPOINT_URL_STS) when that is set (botocore reads it).
+      - May be a template, rendered before use (as O(access_key)).
     type: str
+    aliases: [aws_endpoint_url]
     env:
       - name: AWS_ENDPOINT_URL_EC2
-  aws_profile:
-    description: Profile of the AWS configuration to take the credentials from. Unset, boto3's usual chain applies.
+  access_key:
+    description:
+      - AWS access key ID, given with O(secret_key) (and O(session_token) for temporary credentials).
+      - "The credentials of the EC2 source, in this order: O(access_key) with O(secret_key) (and
+        O(session_token)); else the profile O(profile); else boto3's usual chain (environment, configuration files,
+        instance or container role). O(assume_role_arn) then assumes a role with whichever of them applies."
+      - "May be a template, such as V({{ lookup('ansible.builtin.env', 'MY_KEY'\\) }}): O(access_key), O(secret_key),
+        O(session_token), O(profile), O(assume_role_arn) and O(endpoint_url) are rendered with the inventory's
+        templar before use (as amazon.aws's inventory plugins do); other options are not."
+      - C(AWS_ACCESS_KEY_ID) wins over C(AWS_ACCESS_KEY) when both are set. An empty value counts as unset.
+      - Secret (with O(secret_key) and O(session_token)) - never shown in an error, a warning or the cache.
+      - As amazon.aws's option of that name.
     type: str
+    aliases: [aws_access_key_id, aws_access_key]
     env:
+      - name: AWS_ACCESS_KEY
+      - name: AWS_ACCESS_KEY_ID
+    secret: true
+    version_added: 0.2.0
+  secret_key:
+    description:
+      - AWS secret access key of O(access_key). May be a template (as O(access_key)).
+      - C(AWS_SECRET_ACCESS_KEY) wins over C(AWS_SECRET_KEY) when both are set.
+      - Secret - never shown in an error, a warning or the cache.
+      - As amazon.aws's option of that name.
+    type: str
+    aliases: [aws_secret_access_key, aws_secret_key]
+    env:
+      - name: AWS_SECRET_KEY
+      - name: AWS_SECRET_ACCESS_KEY
+    secret: true
+    version_added: 0.2.0
+  session_token:
+    description:
+      - AWS STS session token of temporary credentials, with O(access_key) and O(secret_key). May be a template
+        (as O(access_key)).
+      - Secret - never shown in an error, a warning or the cache.
+      - As amazon.aws's option of that name.
+    type: str
+    aliases: [aws_session_token]
+    env:
+      - name: AWS_SESSION_TOKEN
+    secret: true
+    version_added: 0.2.0
+  profile:
+    description:
+      - Profile of the AWS configuration to take the credentials from, unless O(access_key) and O(secret_key) are
+        set. Unset, boto3's usual chain applies. May be a template (as O(access_key)).
+      - C(AWS_PROFILE) wins over C(AWS_DEFAULT_PROFILE) when both are set.
+      - As amazon.aws's option of that name (O(aws_profile) is this collection's older name).
+    type: str
+    aliases: [aws_profile]
+    env:
+      - name: AWS_DEFAULT_PROFILE
       - name: AWS_PROFILE
+  assume_role_arn:
+    description:
+      - ARN of an IAM role to assume (STS C(AssumeRole), once per inventory run, for all regions) with the
+        credentials above; its temporary credentials then read EC2. They need C(sts:AssumeRole) on the role, the
+        role C(ec2:DescribeInstances).
+      - May be a template (as O(access_key)).
+      - As amazon.aws's option of that name.
+    type: str
+    aliases: [iam_role_arn]
+    version_added: 0.2.0
   hostnames:
     description:
       - How an EC2 host is named, the first that has a value wins. A name taken by another host falls back to the
@@ -201,6 +266,16 @@ cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/hpcstack-inventory
 cache_timeout: 300
+
+---
+# Credentials as amazon.aws's inventory plugins take them: keys from the environment (templated), a role assumed once.
+plugin: hpcstack.cluster.hybrid
+cluster: hpc1
+regions: [eu-west-1, us-east-1]
+sources: [ec2]
+access_key: "{{ lookup('ansible.builtin.env', 'HPC_AWS_KEY_ID') }}"
+secret_key: "{{ lookup('ansible.builtin.env', 'HPC_AWS_SECRET') }}"
+iam_role_arn: arn:aws:iam::123456789012:role/hpc-inventory-reader
 """
 
 import concurrent.futures
@@ -264,17 +339,94 @@ class SourceError(Exception):
 
 
 # --- EC2 ------------------------------------------------------------------------------------------------------------
-def ec2_client(region: str, profile: str | None, endpoint_url: str | None, timeout: int, max_attempts: int) -> Any:
-    """An EC2 client that keeps timestamps as the strings AWS sent, so the raw results cache as JSON."""
+# The options that name AWS credentials: templated before use (as amazon.aws's inventory plugins do). The secret ones
+# are never written into an error, a warning or the cache.
+AWS_TEMPLATED_OPTIONS = ("access_key", "secret_key", "session_token", "profile", "assume_role_arn", "endpoint_url")
+AWS_SECRET_OPTIONS = ("access_key", "secret_key", "session_token")
+ROLE_SESSION_NAME = "hpcstack-cluster-hybrid-inventory"
+
+
+def aws_session(region: str | None, profile: str | None, credentials: dict | None) -> Any:
+    """A boto3 session that keeps timestamps as the strings AWS sent (so the raw results cache as JSON), with the
+    credentials given (aws_access_key_id, aws_secret_access_key, aws_session_token) or else the profile's or else
+    boto3's usual chain. The profile still gives the region when `region` is empty."""
     core = botocore.session.get_session()
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
-    session = boto3.session.Session(botocore_session=core, profile_name=profile, region_name=region or None)
-    config = botocore.config.Config(
+    return boto3.session.Session(
+        botocore_session=core, profile_name=profile, region_name=region or None, **(credentials or {})
+    )
+
+
+def aws_config(timeout: int, max_attempts: int) -> Any:
+    """Timeouts and botocore's standard retries (exponential backoff on throttling and connection errors)."""
+    return botocore.config.Config(
         connect_timeout=min(timeout, 30),
         read_timeout=timeout,
         retries={"mode": "standard", "max_attempts": max_attempts},
     )
-    return session.client("ec2", endpoint_url=endpoint_url or None, config=config)
+
+
+def ec2_client(
+    region: str,
+    profile: str | None,
+    endpoint_url: str | None,
+    timeout: int,
+    max_attempts: int,
+    credentials: dict | None = None,
+) -> Any:
+    """An EC2 client that keeps timestamps as the strings AWS sent, so the raw results cache as JSON."""
+    session = aws_session(region, profile, credentials)
+    return session.client("ec2", endpoint_url=endpoint_url or None, config=aws_config(timeout, max_attempts))
+
+
+def sts_client(region: str, profile: str | None, credentials: dict | None, timeout: int, max_attempts: int) -> Any:
+    """An STS client at AWS's endpoint for the region (or AWS_ENDPOINT_URL_STS, which botocore reads itself): never
+    at the EC2 endpoint_url, which names an EC2 service only."""
+    return aws_session(region, profile, credentials).client("sts", config=aws_config(timeout, max_attempts))
+
+
+def assume_role(client: Any, role_arn: str) -> dict:
+    """The temporary credentials of the role, as boto3 session arguments."""
+    answer = client.assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME)
+    credentials = answer.get("Credentials") or {}
+    if not (credentials.get("AccessKeyId") and credentials.get("SecretAccessKey")):
+        raise SourceError(f"ec2 source: AWS STS returned no credentials for role {role_arn}")
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials.get("SessionToken"),
+    }
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """One line of text with every secret replaced (a message from a library may quote what it was given)."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "********")
+    return " ".join(text.split())
+
+
+def sts_error(role_arn: str, exc: Exception) -> str:
+    """One line saying why the role could not be assumed; it names the role, never a credential."""
+    where = f"ec2 source: cannot assume role {role_arn}"
+    if isinstance(exc, SourceError):
+        return str(exc)
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return f"{where}: no AWS credentials found (set access_key and secret_key, profile, or AWS_ACCESS_KEY_ID)"
+    if isinstance(exc, botocore.exceptions.ProfileNotFound):
+        return f"{where}: {exc}"
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", "")
+        if code in AUTH_ERRORS:
+            return f"{where}: AWS rejected the credentials ({code}: {message})"
+        if code in THROTTLE_ERRORS:
+            return f"{where}: AWS throttled AssumeRole after the retries ({code}: {message})"
+        return f"{where} ({code}: {message})"
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectTimeoutError):
+        return f"{where}: cannot reach the STS endpoint {exc.kwargs.get('endpoint_url', '')}"
+    if isinstance(exc, botocore.exceptions.ReadTimeoutError):
+        return f"{where}: the STS endpoint did not answer in time (timeout)"
+    return f"{where}: {to_native(exc)}"
 
 
 def ec2_filters(cluster_tag: str, cluster: str, filters: dict) -> list[dict]:
@@ -524,12 +676,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleError("hybrid inventory: the docker source needs the docker Python package")
         cluster = self.get_option("cluster")
         results: dict = {"ec2": {}, "docker": [], "errors": []}
+        self._aws = self._aws_settings() if "ec2" in sources else {}
         jobs = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             if "ec2" in sources:
-                filters = ec2_filters(self.get_option("cluster_tag"), cluster, self.get_option("filters"))
-                for region in self.get_option("regions") or [""]:
-                    jobs[pool.submit(self._fetch_region, region, filters)] = ("ec2", region)
+                regions = self.get_option("regions") or [""]
+                try:
+                    # One AssumeRole for the whole run: every region's client shares the role's credentials.
+                    self._assume_role(regions[0])
+                except Exception as exc:  # the ec2 source failed, as a region's failure would
+                    results["errors"].append(redact(sts_error(self._aws["role_arn"], exc), self._aws["secrets"]))
+                else:
+                    filters = ec2_filters(self.get_option("cluster_tag"), cluster, self.get_option("filters"))
+                    for region in regions:
+                        jobs[pool.submit(self._fetch_region, region, filters)] = ("ec2", region)
             if "docker" in sources:
                 job = pool.submit(
                     fetch_containers,
@@ -551,19 +711,83 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     results["errors"].append(self._source_error(source, region, exc))
         return results
 
-    def _fetch_region(self, region: str, filters: list[dict]) -> tuple[str, list[dict]]:
-        client = ec2_client(
+    def _aws_option(self, name: str) -> str | None:
+        """An AWS option's value, rendered first if it is a template (as amazon.aws's inventory plugins do); an empty
+        value is unset. A failed template names the option, and for a secret option not the error's text either."""
+        value = self.get_option(name)
+        if isinstance(value, str) and self.templar.is_template(value):
+            try:
+                value = self.templar.template(value)
+            except Exception as exc:
+                reason = type(exc).__name__ if name in AWS_SECRET_OPTIONS else " ".join(to_native(exc).split())
+                raise AnsibleError(
+                    f"hybrid inventory: the template of {name} could not be rendered ({reason})"
+                ) from None
+        return str(value) if value not in (None, "") else None
+
+    def _aws_settings(self) -> dict:
+        """The EC2 source's credentials: access_key and secret_key (with session_token) over profile over boto3's
+        chain; the role to assume on top of whichever applies."""
+        values = {name: self._aws_option(name) for name in AWS_TEMPLATED_OPTIONS}
+        access_key, secret_key = values["access_key"], values["secret_key"]
+        profile, credentials = values["profile"], None
+        if access_key or secret_key:
+            if not (access_key and secret_key):
+                given, missing = ("access_key", "secret_key") if access_key else ("secret_key", "access_key")
+                raise AnsibleError(
+                    f"hybrid inventory: {given} is set but {missing} is not: the ec2 source needs both (or neither, "
+                    "for profile or boto3's usual chain)"
+                )
+            credentials = {
+                "aws_access_key_id": access_key,
+                "aws_secret_access_key": secret_key,
+                "aws_session_token": values["session_token"],
+            }
+            if profile and self.get_option_and_origin("profile")[1] == "Direct":
+                self.display.warning(
+                    f"hybrid inventory: profile {profile} is not used: access_key and secret_key are set and come first"
+                )
+            profile = None
+        return {
+            "profile": profile,
+            "credentials": credentials,
+            "role_arn": values["assume_role_arn"],
+            "endpoint_url": values["endpoint_url"],
+            "secrets": [values[name] for name in AWS_SECRET_OPTIONS if values[name]],
+        }
+
+    def _assume_role(self, region: str) -> None:
+        """With assume_role_arn, replace the credentials by the role's (one AssumeRole, at STS of the first region).
+        The profile stays: it still gives the region where regions is empty."""
+        aws = self._aws
+        if not aws["role_arn"]:
+            return
+        client = sts_client(
             region,
-            self.get_option("aws_profile"),
-            self.get_option("endpoint_url"),
+            aws["profile"],
+            aws["credentials"],
             self.get_option("timeout"),
             self.get_option("max_attempts"),
+        )
+        aws["credentials"] = assume_role(client, aws["role_arn"])
+        aws["secrets"] += [value for value in aws["credentials"].values() if value]
+
+    def _fetch_region(self, region: str, filters: list[dict]) -> tuple[str, list[dict]]:
+        aws = self._aws
+        client = ec2_client(
+            region,
+            aws["profile"],
+            aws["endpoint_url"],
+            self.get_option("timeout"),
+            self.get_option("max_attempts"),
+            aws["credentials"],
         )
         return client.meta.region_name, fetch_ec2_instances(client, filters)
 
     def _source_error(self, source: str, region: str | None, exc: Exception) -> str:
         if source == "ec2":
-            return ec2_error(region, self.get_option("endpoint_url"), self.get_option("max_attempts"), exc)
+            error = ec2_error(region, self._aws["endpoint_url"], self.get_option("max_attempts"), exc)
+            return redact(error, self._aws["secrets"])
         return docker_error(self.get_option("docker_host"), exc)
 
     # Building the inventory from the (fetched or cached) raw results.
