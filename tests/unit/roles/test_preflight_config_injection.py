@@ -599,7 +599,9 @@ def plays() -> list[dict]:
 
 def failure(result: dict) -> tuple[list[str], bool]:
     """The messages of a failed result (of each failed item, for a loop) and whether an assertion failed."""
-    failed = [result] + [item for item in result.get("results", []) if item.get("failed")]
+    # A failed assert item carries its `assertion`; ansible-core 2.21 no longer marks loop items `failed` in the
+    # json callback's report (2.19 does).
+    failed = [result] + [item for item in result.get("results", []) if item.get("failed") or "assertion" in item]
     return [str(r.get("msg", "")) for r in failed], any("assertion" in r for r in failed)
 
 
