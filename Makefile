@@ -31,8 +31,12 @@ DAEMON_TESTS ?= $(addprefix molecule-,$(SCENARIOS))
 # The parts of `make test`, longest first by CI's figures (seconds, in two lanes: cluster test 1,480, slurm_bookworm
 # 846, slurm_trixie 683, integration 483, monitoring 430, bastion 350, spack 300, nvidia 290, munge 260), except the
 # static checks (558), second: they need only the virtualenv, so they run while the base images are built.
+# test-newest-ansible comes right after molecule-munge, last: both converge the munge scenario's containers (munge-ctl,
+# munge-c1, munge-c2, fixed names), so the two must never converge at the same time. The lanes take parts in order, so
+# the other lane starts test-newest-ansible while munge may still run: its unit, sanity and collection stages (no
+# munge containers) overlap munge's run; its molecule stage waits for .cache/munge.lock, which molecule-munge holds.
 TEST_PARTS ?= cluster-test-steps test-checks $(addprefix molecule-,$(wordlist 1,2,$(SCENARIOS))) test-integration \
-  $(addprefix molecule-,$(wordlist 3,$(words $(SCENARIOS)),$(SCENARIOS)))
+  $(addprefix molecule-,$(wordlist 3,$(words $(SCENARIOS)),$(SCENARIOS))) test-newest-ansible
 
 .PHONY: help
 help: ## list the targets
@@ -214,6 +218,18 @@ molecule-setup: venv images wheels
 
 molecule-%: molecule-setup
 	@$(STAGE) molecule-$* molecule test -s $*
+
+# The munge scenario's container names are fixed: its run here and test-newest-ansible's molecule stage take turns.
+molecule-munge: molecule-setup
+	@mkdir -p .cache
+	@$(STAGE) molecule-munge flock .cache/munge.lock molecule test -s munge
+
+# The newest Ansible the collection claims (ansible 14, ansible-core 2.21: Python >= 3.12) in a Debian 13 controller
+# container; this .venv (Python 3.11) is the oldest (ansible 12, ansible-core 2.19). Its own stages' times are printed;
+# its molecule stage takes .cache/munge.lock (see TEST_PARTS).
+.PHONY: test-newest-ansible
+test-newest-ansible: images ## unit tests, sanity, collection check, munge converge + idempotence under the newest Ansible (ansible 14, a trixie controller container)
+	@$(STAGE) newest-ansible tools/newest-ansible.sh
 
 # --- benchmarks --------------------------------------------------------------------------------------------
 .PHONY: bench bench-cluster
