@@ -142,4 +142,7 @@ docker run --rm --name "$controller" --label "$label" --init \
       molecule converge -s '"$scenario"' && molecule idempotence -s '"$scenario"'" \
       || failed="$failed molecule"
     if [[ -n $failed ]]; then echo "=== newest ansible: failed:$failed"; exit 1; fi
-  '
+  ' &
+# In the background, waited for: a signal interrupts `wait` at once (not a foreground docker run), and the trap
+# removes the container.
+wait $!
