@@ -12,7 +12,8 @@ slurmctld, slurmd); slurm:N+db also puts slurmdbd and MariaDB on the controller.
 For each spec and executor (Mitogen, which the checkout's ansible.cfg selects, and Ansible's default one), --runs
 times: create the containers, converge site.yml (first run), converge again (no-op run, must report changed=0),
 count the .deb bytes the shared apt cache fetched upstream against the bytes it served (the cache is shared: other
-runs at the same time count too), then remove the containers, also when a run fails. Prints one row per run and,
+runs at the same time count too), then remove the containers, also when a run fails. Prints one row per run (with
+the time of the CPU loop just before it: the host's speed drifts within one bench run) and,
 with several runs, their median; then the targets of what was measured, judged on the medians, and Mitogen against
 the default executor where both ran. Every ratio it prints is between figures of this run; the targets
 are seconds on this machine kind (2 cores, 24 GiB), not a comparison with a figure measured on another day:
@@ -244,8 +245,8 @@ def verdict(met: bool) -> str:
 
 def median_row(runs: list[dict]) -> dict:
     """Return the median of each figure over the runs of one spec and executor (changed: the largest)."""
-    keys = ("first_s", "noop_s", "fetched_kib", "served_kib")
-    row = {key: statistics.median(run[key] for run in runs) for key in keys}
+    keys = ("first_s", "noop_s", "fetched_kib", "served_kib", "cpu_s")
+    row = {key: statistics.median(run[key] for run in runs) for key in keys if all(key in run for run in runs)}
     row["noop_changed"] = max(run["noop_changed"] for run in runs)
     return row
 
@@ -324,16 +325,29 @@ def main(argv: list[str]) -> int:
         " (best of 3): figures of runs whose loop times differ are not comparable",
         flush=True,
     )
-    header = ("spec", "executor", "run", "first converge", "no-op re-run", "changed", "debs upstream", "debs served")
-    print("{:>11} {:>8} {:>6} {:>15} {:>13} {:>8} {:>14} {:>12}".format(*header), flush=True)
+    header = (
+        "spec",
+        "executor",
+        "run",
+        "first converge",
+        "no-op re-run",
+        "changed",
+        "debs upstream",
+        "debs served",
+        "cpu loop",
+    )
+    print("{:>11} {:>8} {:>6} {:>15} {:>13} {:>8} {:>14} {:>12} {:>9}".format(*header), flush=True)
     rows: dict[tuple[str, str], dict] = {}
     failed = False
     for spec in specs:
         for executor in executors:
             runs = []
             for run in range(1, args.runs + 1):
+                # The host's speed drifts within one bench run too (a shared machine): each row says how fast the
+                # CPU was just before it.
+                cpu_s = cpu_loop_seconds()
                 try:
-                    runs.append(bench(spec, executor))
+                    runs.append({**bench(spec, executor), "cpu_s": cpu_s})
                 except BenchError as error:
                     print(f"bench: {spec.name} ({executor}): {error}", file=sys.stderr)
                     failed = True
@@ -356,7 +370,8 @@ def main(argv: list[str]) -> int:
 def print_row(spec: str, executor: str, run: str, row: dict) -> None:
     print(
         f"{spec:>11} {executor:>8} {run:>6} {row['first_s']:>14.1f}s {row['noop_s']:>12.1f}s {row['noop_changed']:>8}"
-        f" {row['fetched_kib']:>10.0f} KiB {row['served_kib']:>8.0f} KiB",
+        f" {row['fetched_kib']:>10.0f} KiB {row['served_kib']:>8.0f} KiB"
+        + (f" {row['cpu_s']:>8.2f}s" if "cpu_s" in row else ""),
         flush=True,
     )
 
