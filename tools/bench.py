@@ -4,10 +4,10 @@ A spec N is the local topology of inventories/local with N compute nodes: bench-
 (slurm_controller, slurmdbd, monitoring), bench-c01..bench-cNN (slurm_compute) and bench-build (spack_buildhost),
 the bastion outside `cluster`. Its variables are those of the local group_vars: the local accounting tree, Grafana
 provisioned but not installed, Spack only from SPACK_ARCHIVE, except that no Spack environment is built and the
-slurmdbd and Grafana passwords are made up for each run. No port is published on this machine, so the running local
-cluster keeps 9090 and 3000, and the containers are labelled cluster `bench`, out of the local cluster's hybrid
-inventory. A spec slurm:N is the Slurm-only topology of the earlier figures: bench-ctl and N compute nodes (munge,
-slurmctld, slurmd); slurm:N+db also puts slurmdbd and MariaDB on the controller.
+slurmdbd, Grafana and rsync share passwords are made up for each run. No port is published on this machine, so the
+running local cluster keeps 9090 and 3000, and the containers are labelled cluster `bench`, out of the local
+cluster's hybrid inventory. A spec slurm:N is the Slurm-only topology of the earlier figures: bench-ctl and N compute
+nodes (munge, slurmctld, slurmd); slurm:N+db also puts slurmdbd and MariaDB on the controller.
 
 For each spec and executor (Mitogen, which the checkout's ansible.cfg selects, and Ansible's default one), --runs
 times: create the containers, converge site.yml (first run), converge again (no-op run, must report changed=0),
@@ -130,6 +130,8 @@ def inventory(spec: Spec) -> dict:
             variables["slurmdbd_db_password"] = secrets.token_hex(16)
         return {"all": {"vars": variables, "children": children}}
     variables["ansible_pipelining"] = True
+    # The rsync share's password: the build host serves with it and the compute nodes pull with it.
+    variables["spack_buildhost_rsync_password"] = secrets.token_hex(16)
     children = {
         "bastion": {"hosts": {"bench-bastion": None}},
         "slurm_controller": {"hosts": {"bench-ctl": None}, "vars": ACCOUNTING_TREE},
