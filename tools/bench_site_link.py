@@ -21,6 +21,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -98,6 +99,21 @@ def link_return() -> float:
     return time.monotonic() - started
 
 
+def make_cluster() -> None:
+    """Bring the local cluster up with `make cluster`, its output in a log file shown only if it fails.
+
+    Not to /dev/null: make's --output-sync (make cluster's prepare stage) takes a POSIX lock on its output file, which
+    waits forever where another process holds a lock on /dev/null (a dockerd started with stdin from a locked
+    /dev/null did, and `make bench` hung there).
+    """
+    with tempfile.TemporaryFile(mode="w+") as log:
+        result = subprocess.run(["make", "--no-print-directory", "cluster"], cwd=ROOT, stdout=log, stderr=log)
+        if result.returncode != 0:
+            log.seek(0)
+            sys.stderr.write(log.read()[-4000:])
+            raise SystemExit(f"bench-site-link: make cluster failed (exit {result.returncode})")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--returns", type=int, default=1, help="link returns measured; the median is reported")
@@ -105,7 +121,7 @@ def main(argv: list[str]) -> int:
     made_cluster = not cluster_is_up()
     if made_cluster:
         print("bench-site-link: no local cluster; make cluster first", flush=True)
-        subprocess.run(["make", "--no-print-directory", "cluster"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        make_cluster()
     for node in (CLOUD, ONPREM):
         sh(node, f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {' '.join(TOOLS)}")
     try:
