@@ -28,6 +28,7 @@ GENERATOR = "tools/role_readme.py"
 # Inventory group each role is meant for (the groups of inventories/ and playbooks/); a role not listed here is
 # shown on a group named after it.
 ROLE_GROUPS = {
+    "aws": "localhost",
     "bastion": "bastion",
     "slurm_controller": "slurm_controller",
     "slurm_compute": "slurm_compute",

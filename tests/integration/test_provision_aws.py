@@ -21,6 +21,8 @@ CLUSTER = "itest"
 TAG = "hpc_cluster"
 REGION = "eu-west-1"
 TRUSTED_CIDR = "203.0.113.0/24"
+# A failing item of a looped task: its result follows the arrow.
+ITEM_FAILED = re.compile(r"^failed: \[localhost\] \(item=.*?\) => \{")
 RECAP = re.compile(r"^localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
@@ -37,12 +39,15 @@ class PlaybookRun:
         self.failed = int(match.group(4)) if match else None
 
     def errors(self) -> list[str]:
-        """The messages of the task that failed (the preflight lists one per wrong variable)."""
+        """The messages of the task that failed: the role's argument check gives one per wrong or missing variable, the
+        preflight one per failing check (an item of its looped assertion) or the message of a plain assertion."""
+        found: list[str] = []
         for line in self.output.splitlines():
-            if line.startswith("fatal: [localhost]: FAILED! => "):
-                msg = json.loads(line.split(" => ", 1)[1])["msg"]
-                return msg if isinstance(msg, list) else [msg]
-        return []
+            if line.startswith("fatal: [localhost]: FAILED! => ") or ITEM_FAILED.match(line):
+                result = json.loads(line.split(" => ", 1)[1])
+                msg = result.get("argument_errors") or result.get("msg", "")
+                found += msg if isinstance(msg, list) else [msg]
+        return found
 
     def __repr__(self) -> str:
         return f"PlaybookRun(rc={self.rc}, changed={self.changed}, {self.seconds:.1f}s)\n{self.output[-6000:]}"
@@ -62,6 +67,15 @@ def run_playbook(ansible: Any) -> Any:
         return result
 
     return run
+
+
+def names(error: str, variable: str) -> bool:
+    """Whether an error is about variable: a preflight message starts with its name; the role's argument check lists
+    it among the missing required arguments, or says it is of the wrong type."""
+    missing = re.fullmatch(r"missing required arguments: (.+)", error)
+    if missing:
+        return variable in missing.group(1).split(", ")
+    return error.startswith((variable, f"argument '{variable}' "))
 
 
 def read_inventory(inventory_list: Any, endpoint_url: str, tmp_path: Path) -> tuple[dict[str, list[str]], dict]:
@@ -363,11 +377,17 @@ def assert_site_link(ec2: Any) -> None:
     ("override", "variable"),
     [
         pytest.param({"aws_bastion_allowed_cidrs": None}, "aws_bastion_allowed_cidrs", id="no-bastion-cidrs"),
+        pytest.param({"aws_bastion_allowed_cidrs": []}, "aws_bastion_allowed_cidrs", id="empty-bastion-cidrs"),
         pytest.param({"aws_bastion_allowed_cidrs": ["203.0.113.0/33"]}, "aws_bastion_allowed_cidrs", id="bad-cidr"),
         pytest.param({"aws_public_subnet_cidr": "10.1.2.0/24"}, "aws_public_subnet_cidr", id="subnet-outside-vpc"),
         pytest.param({"aws_image_id": None}, "aws_image_id", id="no-image"),
         pytest.param({"aws_image_id": "ami-0123456789abcdef0"}, "aws_image_id", id="unknown-image"),
         pytest.param({"aws_public_key": None}, "aws_public_key", id="no-public-key"),
+        pytest.param(
+            {"aws_public_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1r\n-----END OPENSSH PRIVATE KEY-----"},
+            "aws_public_key holds a private key",
+            id="private-key",
+        ),
         pytest.param({"aws_compute_count": "two"}, "aws_compute_count", id="bad-count"),
         pytest.param({"aws_site_link_overlay_cidr": OVERLAY}, "aws_site_link_public_cidrs", id="link-no-public-cidrs"),
         pytest.param(
@@ -388,19 +408,21 @@ def test_bad_input_fails_before_any_change(
     extra = {k: v for k, v in {**cluster_vars, **override}.items() if v is not None}
     run = run_playbook("provision_aws.yml", extra, tmp_path)
     assert run.rc != 0, run
-    assert any(error.startswith(variable) for error in run.errors()), run
+    assert any(names(error, variable) for error in run.errors()), run
     assert nothing_created(ec2)
 
 
 def test_open_bastion_is_allowed_only_explicitly_and_warned(
     ec2: Any, cluster_vars: dict[str, Any], run_playbook: Any, tmp_path: Path
 ) -> None:
-    # The image is left out so that the run stops in preflight: what matters is that 0.0.0.0/0 passes it, warned.
-    extra = {k: v for k, v in cluster_vars.items() if k != "aws_image_id"}
-    run = run_playbook("provision_aws.yml", {**extra, "aws_bastion_allowed_cidrs": "0.0.0.0/0"}, tmp_path)
+    # An image that does not exist, so that the run stops at the preflight's last check, the AMI's look-up (a missing
+    # image would stop it at the argument check, before the warning): what matters is that 0.0.0.0/0 passes every
+    # check of the variables, warned.
+    extra = {**cluster_vars, "aws_image_id": "ami-0123456789abcdef0", "aws_bastion_allowed_cidrs": "0.0.0.0/0"}
+    run = run_playbook("provision_aws.yml", extra, tmp_path)
     assert run.rc != 0, run
     assert "WARNING: aws_bastion_allowed_cidrs contains 0.0.0.0/0" in run.output, run
     errors = run.errors()
-    assert any(error.startswith("aws_image_id is required") for error in errors), run
+    assert any(error.startswith('aws_image_id: AMI "ami-0123456789abcdef0" was not found') for error in errors), run
     assert not any("aws_bastion_allowed_cidrs" in error for error in errors), run
     assert nothing_created(ec2)
