@@ -76,6 +76,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hpcstack.cluster.plugins.module_utils._slurm import (
     SlurmError,
     SlurmRunner,
+    check_params,
     node_state,
     null_to_empty,
     parse_duration,
@@ -168,6 +169,7 @@ def main() -> None:
     )
     runner = SlurmRunner(module, module.params["timeout"])
     try:
+        check_params(module.params, "slurm_info")  # timeout, as every Slurm module checks it
         facts = {what: READERS[what](runner) for what in module.params["gather"]}
     except SlurmError as error:
         runner.fail(error)

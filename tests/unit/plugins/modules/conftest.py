@@ -56,6 +56,15 @@ class ModuleRun:
     def commands(self) -> list[str]:
         return self.result["commands"]
 
+    @property
+    def scontrol_writes(self) -> list[list[str]]:
+        """The calls that change Slurm through scontrol (update, create, delete), as sacctmgr.writes for sacctmgr."""
+        return [
+            argv
+            for argv in self.sacctmgr.calls
+            if argv[0] == "scontrol" and argv[1:2] in (["update"], ["create"], ["delete"])
+        ]
+
 
 @pytest.fixture
 def run_module(monkeypatch):
