@@ -3,8 +3,8 @@
 tools/capture_slurm_fixtures.py recorded them in modules/fixtures/slurm-<version>/<name>.json from two clusters:
 Slurm 22.05.8 (Debian 12, accounting cluster `hpc`) and Slurm 24.11.5 (Debian 13, cluster `debian13`); the
 scontrol_* recordings of slurm_node, slurm_partition, slurm_reservation and slurm_info come from two Slurm-only
-clusters of the same versions, `fx22` and `fx24` (`--scontrol-only`). The `slurm` fixture runs a test once per version; `slurm.commands(...)` gives a stand-in for run_command that answers from the
-named recordings only.
+clusters of the same versions, `fx22` and `fx24` (`--scontrol-only`). The `slurm` fixture runs a test once per
+version; `slurm.commands(...)` gives a stand-in for run_command that answers from the named recordings only.
 """
 
 from __future__ import annotations
