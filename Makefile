@@ -66,7 +66,7 @@ venv-runtime: $(VENV)/.runtime ## Python virtualenv with what ansible-playbook n
 
 # The lock files: every package a workload installs, pinned with its files' hashes (--require-hashes, here and on the
 # nodes). `make workloads-lock` makes them again from each workload's requirements.txt.
-WORKLOAD_LOCKS := $(wildcard playbooks/files/workloads/*/requirements.lock)
+WORKLOAD_LOCKS := $(wildcard roles/workloads/files/*/requirements.lock)
 .cache/wheels/.done: $(WORKLOAD_LOCKS) | $(VENV)/.runtime
 	for r in $(WORKLOAD_LOCKS); do \
 	  $(VENV)/bin/pip download --quiet --require-hashes --no-deps --dest .cache/wheels/$$(basename $$(dirname $$r)) -r $$r 2>&1 \

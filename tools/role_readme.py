@@ -39,6 +39,7 @@ ROLE_GROUPS = {
     "grafana": "monitoring",
     "nvidia_toolkit": "slurm_compute",
     "spack_buildhost": "spack_buildhost",
+    "workloads": "slurm_controller:slurm_compute",
 }
 
 # Hosts (and a comment on them) of the entry points other than `main` that run elsewhere than the role's group.
@@ -46,6 +47,7 @@ ENTRY_POINT_HOSTS = {
     ("bastion", "client_config"): ("localhost", "the operator's machine"),
     ("bastion", "reverse_tunnel"): ("onprem", "on-prem nodes behind NAT"),
     ("spack_buildhost", "client"): ("slurm_compute", "the nodes that use the Spack tree"),
+    ("workloads", "installed"): ("slurm_controller[0]", "where playbooks/health.yml runs the suite"),
 }
 
 # Internal roles: the roles that import them (they get a link to it), and no example playbook of their own.

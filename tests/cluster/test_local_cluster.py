@@ -161,7 +161,7 @@ mpicc -o "$work/hello" "$work/hello.c"
 sbcast --force "$work/hello" /var/tmp/hpcstack-compile-run-hello
 srun --mpi=pmix /var/tmp/hpcstack-compile-run-hello
 """
-MPI_HELLO = Path(__file__).resolve().parents[2] / "playbooks/files/workloads/reframe/src/mpi_hello.c"
+MPI_HELLO = Path(__file__).resolve().parents[2] / "roles/workloads/files/reframe/src/mpi_hello.c"
 JOB_ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 
 
@@ -245,9 +245,9 @@ def pins(text: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(("host", "app"), [(COMPUTE[0], "streamlit"), (CONTROLLER, "reframe")])
 def test_workload_virtualenvs_hold_exactly_their_locked_packages(node, host, app):
-    # Installed with --require-hashes from playbooks/files/workloads/<app>/requirements.lock: every package it pins,
+    # Installed with --require-hashes from roles/workloads/files/<app>/requirements.lock: every package it pins,
     # at its version, and nothing else (pip, which the virtualenv brings, aside).
-    lock = Path(__file__).resolve().parents[2] / "playbooks/files/workloads" / app / "requirements.lock"
+    lock = Path(__file__).resolve().parents[2] / "roles/workloads/files" / app / "requirements.lock"
     frozen = node(host).check_output(f"/opt/hpcstack/{app}/bin/python -m pip freeze --all --disable-pip-version-check")
     installed = {name: version for name, version in pins(frozen).items() if name not in ("pip", "setuptools", "wheel")}
     assert installed == pins(lock.read_text())

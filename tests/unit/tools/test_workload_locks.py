@@ -1,6 +1,6 @@
 """Each workload's lock file pins what its requirements.txt asks for, and every package in it with hashes.
 
-The nodes install from the locks with --require-hashes (playbooks/tasks/workload_venv.yml), so a package missing here,
+The nodes install from the locks with --require-hashes (roles/workloads/tasks/venv.yml), so a package missing here,
 or pinned without hashes, would stop the install; a lock that drifted from requirements.txt would install other
 versions than the ones reviewed. `make workloads-lock` makes them again.
 """
@@ -14,7 +14,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-WORKLOADS = Path(__file__).resolve().parents[3] / "playbooks" / "files" / "workloads"
+WORKLOADS = Path(__file__).resolve().parents[3] / "roles" / "workloads" / "files"
 APPS = sorted(path.parent.name for path in WORKLOADS.glob("*/requirements.txt"))
 
 
