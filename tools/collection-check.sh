@@ -32,6 +32,20 @@ for role in "$top"/roles/*/; do
   grep -q "^hpcstack.cluster.$(basename "$role"):" "$scratch/roles.txt" \
     || { echo "collection-check: role $(basename "$role") missing from the installed collection" >&2; exit 1; }
 done
+# Each role's manual has every entry point of its meta/argument_specs.yml (ansible-doc -t role documents their inputs).
+mapfile -t role_names < <(for specs in "$top"/roles/*/meta/argument_specs.yml; do
+  echo "hpcstack.cluster.$(basename "$(dirname "$(dirname "$specs")")")"
+done)
+ansible-doc -t role --json "${role_names[@]}" >"$scratch/roles.json"
+python3 - "$top/roles" "$scratch/roles.json" <<'PY'
+import json, pathlib, sys, yaml
+roles, docs = pathlib.Path(sys.argv[1]), json.loads(pathlib.Path(sys.argv[2]).read_text())
+for specs in sorted(roles.glob("*/meta/argument_specs.yml")):
+    role = f"hpcstack.cluster.{specs.parent.parent.name}"
+    for entry in yaml.safe_load(specs.read_text())["argument_specs"]:
+        if entry not in docs.get(role, {}).get("entry_points", {}):
+            sys.exit(f"collection-check: ansible-doc -t role {role} does not document the entry point {entry}")
+PY
 for doc in "$top"/plugins/filter/*.yml; do
   [[ -e $doc ]] || continue
   ansible-doc -t filter "hpcstack.cluster.$(basename "$doc" .yml)" >/dev/null

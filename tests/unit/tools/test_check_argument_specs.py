@@ -14,13 +14,20 @@ checker = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(checker)
 
 
-def make_role(tmp_path: Path, defaults: dict, options: dict, name: str = "demo") -> Path:
+def make_role(tmp_path: Path, defaults: dict, options: dict, name: str = "demo", others: dict | None = None) -> Path:
+    """A role with these defaults, these options of `main` and the other entry points of others ({entry: options})."""
     role = tmp_path / name
     (role / "tasks").mkdir(parents=True)
     (role / "defaults").mkdir()
     (role / "meta").mkdir()
     (role / "defaults" / "main.yml").write_text(yaml.safe_dump(defaults))
-    specs = {"argument_specs": {"main": {"short_description": "demo", "options": options}}}
+    entry_points = {"main": options, **(others or {})}
+    specs = {
+        "argument_specs": {
+            entry: {"short_description": entry, "options": entry_options}
+            for entry, entry_options in entry_points.items()
+        }
+    }
     (role / "meta" / "argument_specs.yml").write_text(yaml.safe_dump(specs))
     return role
 
@@ -66,6 +73,52 @@ def test_a_common_role_shares_its_family_prefix(tmp_path):
         "option 'other_x' does not start with 'x_'",
         "option 'slurm_common_x' does not start with 'x_'",
     ]
+
+
+def test_an_entry_point_documents_its_own_defaults(tmp_path):
+    """A variable only one other entry point takes is documented there alone, held to the same rules."""
+    others = {"extra": {"demo_x": {"description": "x", "type": "list", "default": []}}}
+    assert checker.role_problems(make_role(tmp_path, {"demo_x": []}, {}, others=others)) == []
+
+    others = {"extra": {"demo_x": {"description": "x", "default": [1]}, "demo_y": {"description": "x", "default": 2}}}
+    problems = checker.role_problems(make_role(tmp_path / "drift", {"demo_x": []}, {}, others=others))
+    assert problems == [
+        "demo: 'demo_x' defaults to [] in defaults/main.yml but to [1] in meta/argument_specs.yml"
+        " (entry point 'extra')",
+        "demo: 'demo_y' of entry point 'extra' has a default in its spec but is missing from defaults/main.yml",
+    ]
+
+
+def test_an_option_shared_by_entry_points_must_agree_in_each(tmp_path):
+    shared = {"description": "x", "default": 1}
+    others = {"extra": {"demo_x": {**shared, "default": 2}}}
+    problems = checker.role_problems(make_role(tmp_path, {"demo_x": 1}, {"demo_x": shared}, others=others))
+    assert problems == [
+        "demo: 'demo_x' defaults to 1 in defaults/main.yml but to 2 in meta/argument_specs.yml (entry point 'extra')"
+    ]
+
+
+def test_only_the_listed_entry_point_takes_its_older_prefix(tmp_path):
+    """slurm_controller's `accounts` takes slurm_accounting_*, the names inventories set before the role held them."""
+    option = {"slurm_accounting_qos": {"description": "x", "type": "list", "default": []}}
+    defaults = {"slurm_accounting_qos": []}
+    role = make_role(tmp_path, defaults, {}, name="slurm_controller", others={"accounts": option})
+    assert checker.role_problems(role) == []
+    role = make_role(tmp_path / "other", defaults, {}, name="slurm_controller", others={"node_image": option})
+    assert checker.role_problems(role) == [
+        "slurm_controller: option 'slurm_accounting_qos' of entry point 'node_image' does not start with "
+        "'slurm_controller_'"
+    ]
+    role = make_role(tmp_path / "main", defaults, option, name="slurm_controller")
+    assert checker.role_problems(role) == [
+        "slurm_controller: option 'slurm_accounting_qos' does not start with 'slurm_controller_'"
+    ]
+
+
+def test_missing_main_entry_point_is_reported(tmp_path):
+    role = make_role(tmp_path, {}, {})
+    (role / "meta" / "argument_specs.yml").write_text(yaml.safe_dump({"argument_specs": {"extra": {"options": {}}}}))
+    assert checker.role_problems(role) == ["demo: meta/argument_specs.yml has no 'main' entry point"]
 
 
 def test_missing_specs_file_is_reported(tmp_path):
