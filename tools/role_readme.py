@@ -48,6 +48,7 @@ ENTRY_POINT_HOSTS = {
     ("bastion", "reverse_tunnel"): ("onprem", "on-prem nodes behind NAT"),
     ("spack_buildhost", "client"): ("slurm_compute", "the nodes that use the Spack tree"),
     ("workloads", "installed"): ("slurm_controller[0]", "where playbooks/health.yml runs the suite"),
+    ("slurm_controller", "accounts"): ("slurm_controller[0]", "once, where sacctmgr reaches slurmdbd"),
 }
 
 # Internal roles: the roles that import them (they get a link to it), and no example playbook of their own.
