@@ -2,7 +2,8 @@
 
 A line break in grafana_http_addr, node_exporter_listen_host, an rsync "hosts allow" entry or an sshd option would add
 settings to grafana.ini, node_exporter's ARGS file, rsyncd.conf (a writable module) or sshd_config, and
-bastion_fail2ban_ignoreip [0.0.0.0/0] would switch fail2ban off. Each check must stop the run before anything changes.
+bastion_fail2ban_ignoreip [0.0.0.0/0] would switch fail2ban off, and an accounting tree with two names sacctmgr takes
+for one object would apply one over the other. Each check must stop the run before anything changes.
 
 One ansible-playbook run covers every case: each case is an inventory host of its own with one value set, and one play
 per entry point includes that entry point's checks (hpcstack.cluster.<role>, tasks_from) on localhost over the local
@@ -49,6 +50,8 @@ ENTRY_POINTS = {
         {"spack_buildhost_client_server": "hpc-build", "spack_buildhost_rsync_password": RSYNC_PASSWORD},
         None,
     ),
+    # The accounting tree's checks, then its first module task (the host's run stops there).
+    "accounts": ("slurm_controller", "accounts.yml", {}, "Ensure the QOS"),
     "spack_buildhost": (
         "spack_buildhost",
         "preflight.yml",
@@ -64,6 +67,14 @@ WRITABLE_RSYNC_MODULE = "\n[evil]\npath=/\nreadonly=no"
 # Case: (entry point, its variables). Valid cases must pass every check.
 VALID = {
     "valid-grafana-defaults": ("grafana", {}),
+    "valid-accounts-tree": (
+        "accounts",
+        {
+            "slurm_accounting_qos": [{"name": "short", "priority": 100}],
+            "slurm_accounting_accounts": [{"name": "physics"}, {"name": "lattice", "parent": "physics"}],
+            "slurm_accounting_users": [{"name": "alice", "accounts": ["physics"]}],
+        },
+    ),
     "valid-grafana-values": (
         "grafana",
         {
@@ -188,6 +199,22 @@ VALID = {
 
 # Case: (entry point, its variables, what the failed assertion's message must say).
 HOSTILE = {
+    # The accounting tree: names sacctmgr would take as one object, an item it could not name.
+    "accounts-qos-names-differ-in-case": (
+        "accounts",
+        {"slurm_accounting_qos": [{"name": "short"}, {"name": "Short"}]},
+        ["slurm_accounting_qos must be a list of dicts, each with a unique `name`"],
+    ),
+    "accounts-account-without-name": (
+        "accounts",
+        {"slurm_accounting_accounts": [{"description": "no name"}]},
+        ["slurm_accounting_accounts must be a list of dicts, each with a unique `name`"],
+    ),
+    "accounts-user-twice": (
+        "accounts",
+        {"slurm_accounting_users": [{"name": "bob"}, {"name": "bob", "accounts": ["x"]}]},
+        ["slurm_accounting_users must be a list of dicts, each with a unique `name`"],
+    ),
     # grafana.ini
     "grafana-http-addr-newline": (
         "grafana",
