@@ -13,7 +13,9 @@ description:
   - Reads the nodes of a hostlist with C(scontrol -o show node) and sends C(scontrol update NodeName=... State=...)
     only to the nodes whose state differs, so a second run changes nothing.
   - V(resume) and V(undrain) are sent only to nodes that are drained, draining or down (Slurm rejects them on other
-    nodes with "Invalid node state specified").
+    nodes with "Invalid node state specified"). When Slurm refuses one that way because it returned the node to
+    service itself meanwhile (a DOWN node whose slurmd registered again), the nodes are read again and, in service,
+    reported unchanged instead of failing.
   - V(drain) can wait until the nodes' running jobs have ended (O(wait)), for maintenance that must not start
     under a job.
 extends_documentation_fragment:
@@ -142,6 +144,23 @@ def wait_drained(runner: SlurmRunner, hostlist: str, timeout: int) -> dict[str, 
         time.sleep(POLL_SECONDS)
 
 
+def returned_meanwhile(
+    runner: SlurmRunner, hostlist: str, state: str, reason: str | None, targets: list[str], error: SlurmError
+) -> tuple[dict[str, dict], list[str]]:
+    """Read the nodes again after Slurm refused a resume or undrain with "Invalid node state specified".
+
+    Slurm returns a node to service itself (a DOWN node whose slurmd registers again, a powered-up cloud node), and a
+    RESUME that arrives just after is refused. When no node needs the change any more, the state asked for holds and
+    nothing was changed by this module; otherwise Slurm's refusal stands.
+    """
+    if state not in ("resume", "undrain") or "Invalid node state specified" not in str(error):
+        raise error
+    nodes = read_nodes(runner, hostlist)
+    if any(needs_change(state, reason, nodes[name]) for name in targets if name in nodes):
+        raise error
+    return nodes, []
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -169,7 +188,10 @@ def main() -> None:
         if targets:
             args = ["update", "NodeName=" + ",".join(targets), f"State={state.upper()}"]
             args += [f"Reason={reason}"] if state in ("drain", "down") else []
-            runner.change("scontrol", args, f"set nodes {','.join(targets)} to {state}")
+            try:
+                runner.change("scontrol", args, f"set nodes {','.join(targets)} to {state}")
+            except SlurmError as error:
+                nodes, targets = returned_meanwhile(runner, params["name"], state, reason, targets, error)
         after = predicted(state, reason, nodes, targets)
         if not module.check_mode and (targets or (state == "drain" and params["wait"])):
             reread = (
