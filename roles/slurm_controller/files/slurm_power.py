@@ -369,17 +369,31 @@ def docker_module() -> Any:
 
 
 def docker_client(settings: dict[str, Any]) -> Any:
-    """A low-level Docker API client for a group's engine (over TLS where the settings have tls)."""
+    """A low-level Docker API client for a group's engine (over TLS where the settings have tls).
+
+    Over TLS the group's ca_cert (or verify false) holds for every request: requests would otherwise check the engine
+    against REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE where the environment has one (a site's proxy CA), not the session's
+    CA (docker/docker-py#2433), and the engine's certificate would fail. The environment's proxies still apply."""
     docker = docker_module()
-    tls: Any = False
-    if settings.get("tls"):
-        options = settings["tls"]
-        tls = docker.tls.TLSConfig(
-            client_cert=(options["client_cert"], options["client_key"]),
-            ca_cert=options["ca_cert"],
-            verify=options["verify"],
-        )
-    return docker.APIClient(base_url=settings["engine"], tls=tls, version="auto", timeout=DOCKER_TIMEOUT)
+    if not settings.get("tls"):
+        return docker.APIClient(base_url=settings["engine"], tls=False, version="auto", timeout=DOCKER_TIMEOUT)
+    options = settings["tls"]
+    tls = docker.tls.TLSConfig(
+        client_cert=(options["client_cert"], options["client_key"]),
+        ca_cert=options["ca_cert"],
+        verify=options["verify"],
+    )
+
+    class TlsClient(docker.APIClient):
+        """APIClient whose requests verify the engine as its TLS settings say, whatever the environment."""
+
+        def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if verify is None:  # no request passes its own
+                merged["verify"] = self.verify
+            return merged
+
+    return TlsClient(base_url=settings["engine"], tls=tls, version="auto", timeout=DOCKER_TIMEOUT)
 
 
 def split_image(image: str) -> tuple[str, str]:
@@ -448,7 +462,18 @@ class DockerProvider(Provider):
 
     @staticmethod
     def describe(exc: BaseException) -> str:
-        """The engine's own message where it gave one."""
+        """The TLS failure where there was one (OpenSSL's reason: requests and docker wrap it in so much text that the
+        node's DOWN reason would end before it), else the engine's own message where it gave one."""
+        import ssl  # pylint: disable=import-outside-toplevel
+
+        todo, seen = [exc], set()
+        while todo:  # docker's and requests' errors wrap urllib3's, which wrap the ssl.SSLError
+            item = todo.pop(0)
+            if isinstance(item, ssl.SSLError):  # without where in CPython's _ssl.c it was raised
+                return one_line("TLS: " + re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(item)))
+            seen.add(id(item))
+            linked = (item.__cause__, item.__context__, getattr(item, "reason", None), *item.args)
+            todo += [link for link in linked if isinstance(link, BaseException) and id(link) not in seen]
         return one_line(getattr(exc, "explanation", None) or exc or type(exc).__name__)
 
     def labels(self, node: str) -> dict[str, str]:

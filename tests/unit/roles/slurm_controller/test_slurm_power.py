@@ -15,15 +15,18 @@ import importlib.util
 import json
 import logging
 import os
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import docker
 import docker.errors
 import pytest
+import requests
+import urllib3
 
 ROOT = Path(__file__).resolve().parents[4]
 SCRIPT = ROOT / "roles/slurm_controller/files/slurm_power.py"
@@ -316,24 +319,129 @@ def test_the_module_imports_without_docker(monkeypatch: pytest.MonkeyPatch) -> N
         module.docker_module()
 
 
-def test_tls_engine_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """An engine over tcp:// with tls: the client gets the CA, the client certificate and key, and verify."""
-    made: list[dict[str, Any]] = []
-    monkeypatch.setattr(docker, "APIClient", lambda **kwargs: made.append(kwargs) or "client")
+class RecordingAPIClient(requests.Session):
+    """Stands in for docker.APIClient: a requests session (as APIClient is) that records its arguments and takes
+    its TLS settings as APIClient does, without reaching an engine."""
+
+    made: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.made.append(kwargs)
+        if kwargs["tls"]:
+            kwargs["tls"].configure_client(self)
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> dict[str, Any]:
+    """A group's tls settings, with files that exist (TLSConfig checks that they do)."""
     paths = {name: tmp_path / f"{name}.pem" for name in ("ca_cert", "client_cert", "client_key")}
     for path in paths.values():
         path.write_text("PEM")
-    tls = {name: str(path) for name, path in paths.items()} | {"verify": True}
+    return {name: str(path) for name, path in paths.items()} | {"verify": True}
 
-    assert slurm_power.docker_client({"engine": "tcp://engine.example:2376", "tls": tls}) == "client"
-    (kwargs,) = made
+
+def test_tls_engine_client(monkeypatch: pytest.MonkeyPatch, tls_files: dict[str, Any]) -> None:
+    """An engine over tcp:// with tls: the client gets the CA, the client certificate and key, and verify."""
+    monkeypatch.setattr(docker, "APIClient", RecordingAPIClient)
+    monkeypatch.setattr(RecordingAPIClient, "made", [])
+    tls = tls_files
+
+    assert isinstance(slurm_power.docker_client({"engine": "tcp://engine.example:2376", "tls": tls}), docker.APIClient)
+    (kwargs,) = RecordingAPIClient.made
     assert kwargs["base_url"] == "tcp://engine.example:2376"
     assert kwargs["tls"].cert == (tls["client_cert"], tls["client_key"])
     assert kwargs["tls"].ca_cert == tls["ca_cert"]
     assert kwargs["tls"].verify is True
 
     slurm_power.docker_client({"engine": "unix:///var/run/docker.sock", "tls": None})
-    assert made[1]["tls"] is False
+    assert RecordingAPIClient.made[1]["tls"] is False
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_tls_engine_client_ignores_the_environments_ca_bundle(
+    monkeypatch: pytest.MonkeyPatch, tls_files: dict[str, Any], verify: bool
+) -> None:
+    """requests takes REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE over a session's CA (docker/docker-py#2433): a site that
+    sets one (its proxy's CA) would have the engine checked against it and every launch fail with "certificate verify
+    failed" (found by tests/integration/test_power_docker_tls.py). The group's ca_cert, or verify false, holds."""
+    monkeypatch.setattr(docker, "APIClient", RecordingAPIClient)
+    monkeypatch.setattr(RecordingAPIClient, "made", [])
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/site-proxy.pem")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/site-proxy.pem")
+    client = slurm_power.docker_client({"engine": "tcp://engine.example:2376", "tls": tls_files | {"verify": verify}})
+
+    merged = client.merge_environment_settings("https://engine.example:2376/version", {}, None, None, None)
+    assert merged["verify"] == (tls_files["ca_cert"] if verify else False)
+    # A request that says what to verify still decides.
+    assert client.merge_environment_settings("https://engine.example:2376/", {}, None, "/ca.pem", None)["verify"] == (
+        "/ca.pem"
+    )
+
+
+def wrapped_tls_error(reason: str, text: str) -> docker.errors.DockerException:
+    """A TLS failure as docker-py and requests raise it: DockerException (the API version) from requests' SSLError
+    from urllib3's MaxRetryError whose reason is urllib3's SSLError of the ssl.SSLError."""
+    failure = ssl.SSLError(1, f"[SSL: {reason}] {text} (_ssl.c:2580)")
+    try:
+        try:
+            raise requests.exceptions.SSLError(
+                urllib3.exceptions.MaxRetryError(
+                    urllib3.HTTPSConnectionPool("engine.example", 2376),
+                    "/version",
+                    urllib3.exceptions.SSLError(failure),
+                )
+            )
+        except requests.exceptions.SSLError as exc:
+            raise docker.errors.DockerException(f"Error while fetching server API version: {exc}")  # noqa: B904
+    except docker.errors.DockerException as exc:
+        return exc
+
+
+def test_tls_failure_is_the_down_reason() -> None:
+    """The engine refuses the client certificate: the node's DOWN reason names the TLS failure (OpenSSL's reason),
+    not the start of the text that docker-py and requests wrap around it, which fills the 200 characters."""
+    scontrol = Scontrol()
+    failure = wrapped_tls_error("TLSV1_ALERT_UNKNOWN_CA", "tlsv1 alert unknown ca")
+    engine = "engine unix:///var/run/docker.sock: "
+    assert "UNKNOWN_CA" not in slurm_power.one_line(f"{engine}{failure}", slurm_power.REASON_LENGTH)  # as it was
+
+    def provider(cluster: str, group: Any) -> Any:
+        def refused(settings: dict[str, Any]) -> Any:
+            raise failure
+
+        return slurm_power.DockerProvider(cluster, group, client_factory=refused)
+
+    run = slurm_power.Power(config(), runner=scontrol, provider_factory=provider, sleep=lambda seconds: None)
+    assert run.resume(["hpc-burst01"]) == 1
+    (down,) = [argv for argv in scontrol.calls if "state=DOWN" in argv]
+    assert down[4] == (
+        "reason=hpcstack-power: launch failed: engine unix:///var/run/docker.sock: "
+        "TLS: [SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca"
+    )
+
+
+def test_tls_failure_of_a_later_step_names_the_step() -> None:
+    """A TLS failure after the client was made (the engine's certificate expired between two calls) names the step."""
+    client = FakeClient()
+    client.failures["create_container"] = requests.exceptions.SSLError(
+        urllib3.exceptions.MaxRetryError(
+            urllib3.HTTPSConnectionPool("engine.example", 2376),
+            "/containers/create",
+            urllib3.exceptions.SSLError(
+                ssl.SSLCertVerificationError(
+                    1,
+                    "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)",
+                )
+            ),
+        )
+    )
+    provider = slurm_power.DockerProvider("hpcstack", config().groups[0], client_factory=lambda settings: client)
+    with pytest.raises(slurm_power.ProviderError) as raised:
+        provider.resume("hpc-burst01")
+    assert str(raised.value) == (
+        "create container: TLS: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired"
+    )
 
 
 # --- resume -----------------------------------------------------------------------------------------------------------
