@@ -94,6 +94,11 @@ EC2_PATTERNS = {
     "conf_server": re.compile(r"[A-Za-z0-9.-]{1,253}:[0-9]{1,5}"),
 }
 EC2_SECURITY_GROUP = re.compile(r"sg-[0-9a-f]{8,17}")
+# Parameter Store's rules for a parameter's name beyond its characters (PutParameter): a name in a hierarchy begins
+# with '/', has at most 15 levels, does not begin with aws or ssm (any case), and with its ARN's prefix
+# (arn:aws:ssm:REGION:ACCOUNT:parameter/) is at most 1011 characters long.
+SSM_MAX_LEVELS = 15
+SSM_MAX_ARN = 1011
 EC2_ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
 EC2_TAG = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
 POWER_PROGRAMS = {
@@ -368,6 +373,21 @@ def docker_settings(problems: Problems, label: str, given: Any) -> dict[str, Any
     return settings
 
 
+def ssm_name_problem(name: str, region: str) -> str | None:
+    """Why Parameter Store refuses `name` (of valid characters) as a parameter's name in `region`, or None."""
+    if "/" in name and not name.startswith("/"):
+        return "a name in a hierarchy must begin with '/'"
+    if name.lstrip("/").lower().startswith(("aws", "ssm")):
+        return "a name may not begin with 'aws' or 'ssm' (in any case)"
+    if name.count("/") + (not name.startswith("/")) > SSM_MAX_LEVELS:
+        return f"a name has at most {SSM_MAX_LEVELS} levels"
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    room = SSM_MAX_ARN - len(f"arn:{partition}:ssm:{region}:123456789012:parameter/")
+    if len(name.lstrip("/")) > room:
+        return f"a name in {region} has at most {room} characters"
+    return None
+
+
 def ec2_settings(problems: Problems, label: str, given: Any) -> dict[str, Any] | None:
     """Return the checked settings of a node group's ec2 provider (what the power programs read), or None."""
     if not isinstance(given, Mapping):
@@ -380,6 +400,15 @@ def ec2_settings(problems: Problems, label: str, given: Any) -> dict[str, Any] |
             problems.add("cloud", f"{label}.ec2.{key} is {value!r}: missing or not a valid {key.replace('_', ' ')}")
             return None
         settings[key] = value
+    # Written by the slurm_controller role (tasks/power_ssm_key.yml), read by the instances at boot.
+    problem = ssm_name_problem(settings["munge_key_parameter"], settings["region"])
+    if problem:
+        problems.add(
+            "cloud",
+            f"{label}.ec2.munge_key_parameter is {settings['munge_key_parameter']!r}: not a valid SSM parameter name "
+            f"({problem})",
+        )
+        return None
     groups = given.get("security_group_ids")
     if (
         not isinstance(groups, list)

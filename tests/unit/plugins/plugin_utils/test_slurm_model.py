@@ -465,3 +465,41 @@ def test_an_ec2_group_gives_the_power_programs_its_checked_settings():
     assert group["provider"] == "ec2"
     assert group["ec2"] == {**EC2, "endpoint_url": None, "tags": {"project": "x"}}
     assert "docker" not in group
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("hpcstack/munge-key", "a name in a hierarchy must begin with '/'"),
+        ("/aws/munge-key", "may not begin with 'aws' or 'ssm'"),
+        ("SSM-munge-key", "may not begin with 'aws' or 'ssm'"),
+        ("/" + "/".join(["l"] * 16), "at most 15 levels"),
+        ("/hpc/" + "k" * 1000, "a name in eu-west-1 has at most 966 characters"),
+        ("/hpc//munge-key", "missing or not a valid munge key parameter"),
+        ("/hpc/munge key", "missing or not a valid munge key parameter"),
+        ("/hpc/munge-key/", "missing or not a valid munge key parameter"),
+        ("", "missing or not a valid munge key parameter"),
+    ],
+)
+def test_a_munge_key_parameter_ssm_refuses_is_an_error_naming_it(name, reason):
+    """The role writes the munge key under munge_key_parameter (tasks/power_ssm_key.yml): the model refuses, naming the
+    field, a name that SSM would refuse only when the key is put."""
+    model = cluster(
+        host("c01"), cloud_nodes=[elastic(provider="ec2", ec2={**EC2, "munge_key_parameter": name})], **POWER
+    )
+    errors = [error for error in model["errors"] if "(cloud).ec2.munge_key_parameter is" in error]
+    assert len(errors) == 1, model["errors"]
+    assert reason in errors[0]
+    assert model["power"]["groups"] == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["munge-key", "/hpc/munge-key", "/Dev/Prod_1/hpc.cluster/munge-key", "/" + "/".join(["l"] * 15), "/" + "k" * 966],
+)
+def test_a_munge_key_parameter_ssm_takes_is_kept(name):
+    model = cluster(
+        host("c01"), cloud_nodes=[elastic(provider="ec2", ec2={**EC2, "munge_key_parameter": name})], **POWER
+    )
+    assert model["errors"] == []
+    assert model["power"]["groups"][0]["ec2"]["munge_key_parameter"] == name
