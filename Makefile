@@ -113,7 +113,7 @@ cluster: ## bring up the local Docker cluster, converge site.yml and the workloa
 	@echo "  On-prem site (hpcstack-onprem, no route to the VPC): hpc-compute02 (2 emulated GPUs), joined by the WireGuard"
 	@echo "    site link through the bastion (overlay 10.254.0.0/24): docker exec hpc-bastion wg show"
 	@echo "  A job across the sites: docker exec hpc-controller srun -N2 --constraint='[cloud*1&onprem*1]' hostname"
-	@echo "  Bursting: partition cloud has two elastic nodes, powered down until a job needs them; started as containers"
+	@echo "  Bursting: partition cloud has eight elastic nodes, powered down until a job needs them; started as containers"
 	@echo "    and removed 30 idle seconds after: docker exec hpc-controller sbatch -p cloud -N2 --wrap 'srun hostname'"
 	@echo "    then watch: docker ps --filter label=org.hpcstack.elastic; docker exec hpc-controller sinfo -p cloud"
 	@echo "  SSH goes through the bastion (published on 127.0.0.1:2200) with the operator key made in $(INVENTORY)/.secrets:"
@@ -241,6 +241,7 @@ bench: venv images ## the Slurm model at 100/1,000/5,000 nodes; site.yml timings
 	python tools/bench_inventory.py $(BENCH_INSTANCES)
 	tools/bench_cluster.sh
 	python tools/bench_site_link.py
+	python tools/bench_burst.py
 
 bench-cluster: ## the first make cluster in a fresh clone, stage by stage, and its no-op re-run (BENCH_BARE=1: no images, apt or pip cache)
 	tools/bench_cluster.sh

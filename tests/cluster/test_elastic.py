@@ -222,7 +222,7 @@ def test_a_failed_launch_leaves_the_node_down_and_the_job_runs_once_fixed(ctl, w
 
 def test_a_node_left_powering_up_by_a_controller_restart_is_reset_and_its_job_requeued(ctl, wait_for):
     """slurmctld restarts while a resume works, and the resume ends with it (systemd stops all of slurmctld's
-    processes: KillMode=control-group): nothing starts the node, which Slurm would keep powering up until
+    processes, KillMode=control-group; the test ends the stand-in itself, below): nothing starts the node, which Slurm would keep powering up until
     ResumeTimeout (90 s here). The reconciler powers it down and its job is requeued, as after a failed launch (the
     test above follows such a job until it runs). A ResumeProgram that hangs stands in for the resume at work, so that
     the restart comes while it works; the reconciler's timer waits meanwhile (it would reset the node, which nothing
@@ -238,7 +238,17 @@ def test_a_node_left_powering_up_by_a_controller_restart_is_reset_and_its_job_re
         )
         wait_for(lambda: node_state(ctl, "hpc-burst02"), lambda value: "POWERING_UP" in value, 30, "powering up")
         wait_for(lambda: ctl.run(f"pgrep --full '^{HANG_COMMAND}$'").rc, lambda rc: rc == 0, 30, "the resume at work")
-        ctl.check_output("systemctl restart slurmctld")
+        # The restart, and the resume's end within it. systemd stops slurmctld's whole control group, but SIGTERM does
+        # not end the hanging stand-in here (only the SIGKILL after TimeoutStopSec, 90 s, did: as long as ResumeTimeout,
+        # which would then fail the node before the reconciler could): the test ends it itself once the stop began.
+        ctl.check_output("systemctl restart --no-block slurmctld")
+        wait_for(
+            lambda: ctl.check_output("systemctl show --property=ActiveState slurmctld"),
+            lambda value: "deactivating" in value or "activating" in value,
+            30,
+            "slurmctld stopping",
+        )
+        ctl.run(f"pkill --signal KILL --full '^{HANG_COMMAND}$'")
         wait_for(lambda: ctl.run("scontrol ping").stdout, lambda value: "UP" in value, 60, "slurmctld's restart")
     finally:
         ctl.check_output(f"ln -sfn hpcstack-power /usr/local/sbin/hpcstack-resume && rm -f {HANG}")
