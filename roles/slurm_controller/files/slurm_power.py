@@ -566,7 +566,7 @@ class DockerProvider(Provider):
             raise ProviderError(f"image {image}: an image named by digest cannot be made")
         repository, tag = split_image(image)
         raw = f"{repository}:{tag}-raw"
-        scratch = f"hpcstack-bake-{self.group.name}"
+        scratch = f"hpcstack-bake-{self.cluster}-{self.group.name}"  # two clusters on one engine may share a group name
         with self.client("inspect image") as client:
             try:
                 made = client.inspect_image(image).get("Created", "")

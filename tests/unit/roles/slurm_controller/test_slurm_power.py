@@ -775,7 +775,7 @@ def test_bake_remakes_an_image_older_than_its_source_container(
     client = FakeClient()
     client.made["hpc-compute01"] = {"image": "static", "created": "2026-12-01T12:00:00Z"}
     assert bake(monkeypatch, capsys, client) == (0, {"changed": True, "image": IMAGE})
-    assert [args[0] for args, _kwargs in client.called("commit")] == ["hpc-compute01", "hpcstack-bake-cloud"]
+    assert [args[0] for args, _kwargs in client.called("commit")] == ["hpc-compute01", "hpcstack-bake-hpcstack-cloud"]
 
 
 def test_bake_makes_the_image(
