@@ -21,7 +21,9 @@ BENCH_INSTANCES ?= 5000
 # Longest first (CI's figures), then any new scenario: `make molecule` runs MOLECULE_JOBS of them side by side and
 # starts the next as soon as one ends, so the longest do not end up last.
 SCENARIOS_LONGEST_FIRST := slurm_bookworm slurm_trixie monitoring bastion spack_buildhost nvidia_toolkit munge
-SCENARIO_DIRS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# molecule/slurm runs once per Debian release: molecule-slurm_bookworm and molecule-slurm_trixie (below).
+SCENARIO_DIRS := $(patsubst slurm,slurm_bookworm slurm_trixie,\
+  $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))))
 SCENARIOS ?= $(filter $(SCENARIO_DIRS),$(SCENARIOS_LONGEST_FIRST)) $(filter-out $(SCENARIOS_LONGEST_FIRST),$(SCENARIO_DIRS))
 # Two at a time on the 2-core test machine: a scenario mostly waits (apt, daemons starting, jobs), so two take
 # little longer than one. Each scenario's output is printed whole when it ends.
@@ -219,6 +221,13 @@ molecule-setup: venv images wheels
 molecule-%: molecule-setup
 	@$(STAGE) molecule-$* molecule test -s $*
 
+# One scenario definition, molecule/slurm, on each Debian release (MOLECULE_DEBIAN: bookworm or trixie). Each run has
+# containers of its own names and a molecule state directory of its own (molecule keys the default one by scenario
+# name), so CI's two lanes run both releases at once.
+molecule-slurm_%: molecule-setup
+	@$(STAGE) molecule-slurm_$* env MOLECULE_DEBIAN=$* MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/.cache/molecule/slurm_$* \
+	  molecule test -s slurm
+
 # The munge scenario's container names are fixed: its run here and test-newest-ansible's molecule stage take turns.
 molecule-munge: molecule-setup
 	@mkdir -p .cache
@@ -233,7 +242,7 @@ test-newest-ansible: images ## unit tests, sanity, collection check, munge conve
 
 # --- benchmarks --------------------------------------------------------------------------------------------
 .PHONY: bench bench-cluster
-bench: venv images ## the Slurm model at 100/1,000/5,000 nodes; site.yml timings under Mitogen and the default executor (slurm:2, 3 runs; local topology 2/16 compute); 1,000 Slurm users (slurm_user vs a loop); 5,000 EC2 instances (hybrid vs aws_ec2); the first and no-op make cluster; the site link (ping, iperf3 vs one network; link return to idle)
+bench: venv images ## the Slurm model at 100/1,000/5,000 nodes; site.yml timings under Mitogen and the default executor (slurm:2, 3 runs; local topology 2/16 compute); 1,000 Slurm users (slurm_user vs a loop); 5,000 EC2 instances (hybrid vs aws_ec2); the first and no-op make cluster; the site link (ping, iperf3 vs one network; link return to idle); a burst (sbatch to start on 1 and 8 powered-down elastic nodes)
 	python tools/bench_model.py $(BENCH_MODEL_SIZES)
 	python tools/bench.py --runs $(BENCH_RUNS) $(BENCH_SLURM)
 	python tools/bench.py $(BENCH_SIZES)

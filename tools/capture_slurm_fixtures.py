@@ -26,7 +26,7 @@ few seconds it takes to record the reads' failure, and starts it again: only on 
 
 Usage: python tools/capture_slurm_fixtures.py [--scontrol-only [--controller-down]] CONTAINER OUTPUT_DIR
   e.g. python tools/capture_slurm_fixtures.py hpc-controller tests/unit/plugins/modules/fixtures/slurm-22.05
-       python tools/capture_slurm_fixtures.py slurm13-ctl tests/unit/plugins/modules/fixtures/slurm-24.11
+       python tools/capture_slurm_fixtures.py slurm-trixie-ctl tests/unit/plugins/modules/fixtures/slurm-24.11
        python tools/capture_slurm_fixtures.py --scontrol-only --controller-down fx22-ctl \\
            tests/unit/plugins/modules/fixtures/slurm-22.05
 The *.json files in OUTPUT_DIR are replaced; with --scontrol-only (for a cluster without slurmdbd) only the

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 
-def test_both_compute_nodes_are_idle(controller, computes, wait_for):
+
+def test_both_compute_nodes_are_idle(controller, computes, cloud_nodes, wait_for):
+    """The elastic nodes are listed too (PrivateData=cloud), idle and powered down ('~') until a job needs them."""
+
     def sinfo():
-        return controller.check_output("sinfo --noheader --Node --format='%N %T'")
+        return sorted(controller.check_output("sinfo --noheader --Node --format='%N %T'").splitlines())
 
-    out = wait_for(sinfo, lambda out: out.split() == [w for c in computes for w in (c, "idle")], 60, "sinfo")
-    assert out.split() == [computes[0], "idle", computes[1], "idle"]
+    expected = sorted([f"{name} idle" for name in computes] + [f"{name} idle~" for name in cloud_nodes])
+    out = wait_for(sinfo, lambda out: out == expected, 60, "sinfo")
+    assert out == expected
 
 
 def test_srun_runs_on_both_nodes(controller, computes):
@@ -28,28 +33,36 @@ def test_batch_job_completes_and_is_in_accounting(controller, computes, job_stat
 def test_cluster_is_registered_in_accounting(controller):
     name = controller.check_output("scontrol show config | awk '$1 == \"ClusterName\" {print $3}'").strip()
     clusters = controller.check_output("sacctmgr --noheader --parsable2 show cluster format=cluster").split()
-    assert name.startswith("debian")
+    assert name == os.environ.get("MOLECULE_DEBIAN", "bookworm")  # molecule.yml's slurm_cluster_name
     assert name in clusters
 
 
-def test_slurm_conf_has_one_compressed_node_line_and_accounting(controller, computes):
+def test_slurm_conf_has_one_compressed_node_line_and_accounting(controller, computes, cloud_nodes):
     conf = controller.file("/etc/slurm/slurm.conf").content_string
     node_lines = [line for line in conf.splitlines() if line.startswith("NodeName=")]
-    assert len(node_lines) == 1
+    static = [line for line in node_lines if not line.endswith(" State=CLOUD")]
+    assert len(static) == 1
     hostlist = controller.check_output("scontrol show hostlist %s", ",".join(computes)).strip()
-    assert node_lines[0].startswith(f"NodeName={hostlist} CPUs=")
+    assert static[0].startswith(f"NodeName={hostlist} CPUs=")
     assert "[" in hostlist
+    # The elastic nodes: one compressed line too.
+    cloud = controller.check_output("scontrol show hostlist %s", ",".join(cloud_nodes)).strip()
+    (elastic,) = [line for line in node_lines if line not in static]
+    assert elastic.startswith(f"NodeName={cloud} CPUs=")
     assert "AccountingStorageType=accounting_storage/slurmdbd" in conf.splitlines()
-    assert "SlurmctldParameters=enable_configless" in conf.splitlines()
+    # configless; a powered-down elastic node is IDLE, so that a job is scheduled on it (and resumes it)
+    parameters = [line.split("=", 1)[1] for line in conf.splitlines() if line.startswith("SlurmctldParameters=")]
+    assert [value.split(",") for value in parameters] == [["enable_configless", "idle_on_node_suspend"]]
 
 
 def test_jobs_get_a_share_of_memory_per_cpu_by_default(controller):
-    """Without DefMemPerCPU a job asking for no memory would hold a whole node's memory (CR_Core_Memory)."""
+    """Without DefMemPerCPU a job asking for no memory would hold a whole node's memory (CR_Core_Memory). It is the
+    smallest node's memory per CPU, the elastic nodes' included (their RealMemory and CPUs from slurm_cloud_nodes)."""
     config = controller.check_output("scontrol show config")
     pairs = (line.partition("=") for line in config.splitlines())
     settings = {key.strip(): value.strip() for key, _sep, value in pairs}
-    cpus, memory = controller.check_output("sinfo --noheader --Node --format='%c %m'").split()[:2]
-    assert settings["DefMemPerCPU"] == str(int(memory) // int(cpus))
+    nodes = [line.split() for line in controller.check_output("sinfo --noheader --Node --format='%c %m'").splitlines()]
+    assert settings["DefMemPerCPU"] == str(min(int(memory) // int(cpus) for cpus, memory in nodes))
 
 
 def test_compute_nodes_are_configless(node, computes, controller):

@@ -254,10 +254,12 @@ def test_partition_state_change_and_back(controller):
     assert "MaxTime=UNLIMITED" in controller.check_output("scontrol -o show partition batch")
 
 
-def test_slurm_info_reports_the_cluster(controller, computes):
+def test_slurm_info_reports_the_cluster(controller, computes, cloud_nodes):
     info = run_module(controller, "slurm_info", {}, check=True)
     assert info["version"] == controller.check_output("scontrol --version").split()[-1]
-    assert sorted(info["nodes"]) == computes
+    # The elastic nodes too, powered down (test_slurm_elastic.py waited until they were).
+    assert sorted(info["nodes"]) == sorted(computes + cloud_nodes)
+    assert all("POWERED_DOWN" in info["nodes"][name]["flags"] for name in cloud_nodes), info["nodes"]
     assert info["partitions"]["batch"]["total_nodes"] == len(computes)
     assert info["jobs"]["total"] == len(controller.check_output("squeue --noheader --all").splitlines())
 
