@@ -221,12 +221,12 @@ def test_a_failed_launch_leaves_the_node_down_and_the_job_runs_once_fixed(ctl, w
 
 
 def test_a_node_left_powering_up_by_a_controller_restart_is_reset_and_its_job_requeued(ctl, wait_for):
-    """slurmctld restarts while a resume works, and the resume ends with it (systemd stops all of slurmctld's
-    processes, KillMode=control-group; the test ends the stand-in itself, below): nothing starts the node, which Slurm would keep powering up until
-    ResumeTimeout (90 s here). The reconciler powers it down and its job is requeued, as after a failed launch (the
-    test above follows such a job until it runs). A ResumeProgram that hangs stands in for the resume at work, so that
-    the restart comes while it works; the reconciler's timer waits meanwhile (it would reset the node, which nothing
-    claims, on its own). hpc-burst02, which the test above left powered down."""
+    """slurmctld restarts while a resume works, and the resume ends with it (systemd stops all of slurmctld's processes,
+    KillMode=control-group; the test ends the stand-in itself, below): nothing starts the node, which Slurm would keep
+    powering up until ResumeTimeout (90 s here). The reconciler powers it down and its job is requeued, as after a
+    failed launch (the test above follows such a job until it runs). A ResumeProgram that hangs stands in for the resume
+    at work, so that the restart comes while it works; the reconciler's timer waits meanwhile (it would reset the node,
+    which nothing claims, on its own). hpc-burst02, which the test above left powered down."""
     wait_for(lambda: node_state(ctl, "hpc-burst02"), lambda value: "POWERED_DOWN" in value, 120, "hpc-burst02 down")
     ctl.check_output("systemctl stop hpcstack-power-reconcile.timer")
     ctl.check_output(f"printf '#!/bin/sh\\nexec {HANG_COMMAND}\\n' > {HANG} && chmod 0755 {HANG}")
